@@ -1,0 +1,50 @@
+"""Shared fixtures: real data shipped inside cctbx-base, located through the installed packages."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import xrdplug  # noqa: F401  (makes cctbx and torch safe to load in either order)
+
+
+def _package_dir(name: str) -> Path:
+    spec = importlib.util.find_spec(name)
+    assert spec is not None and spec.origin is not None, f"{name} is not installed"
+    return Path(spec.origin).parent
+
+
+@pytest.fixture(scope="session")
+def smtbx_data() -> Path:
+    return _package_dir("smtbx") / "regression" / "test_data"
+
+
+@pytest.fixture(scope="session")
+def iotbx_data() -> Path:
+    return _package_dir("iotbx") / "regression" / "data"
+
+
+@pytest.fixture(scope="session")
+def thpp(smtbx_data: Path) -> dict[str, Path]:
+    return {ext: smtbx_data / f"thpp.{ext}" for ext in ("hkl", "ins", "cif")}
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+            timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run the installed `xrdplug` entry point in a fresh process."""
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "xrdplug.cli", *map(str, args)],
+        capture_output=True, text=True, cwd=cwd, env=full_env, timeout=timeout,
+    )
+
+
+@pytest.fixture
+def cli():
+    return run_cli

@@ -1,0 +1,67 @@
+"""What a plugin object must offer, as typed Protocols. cctbx/torch types are named, never imported."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+    from cctbx import miller, xray
+
+
+@dataclass
+class ReflectionData:
+    """A reflection file read into the common currency: merged amplitudes with their symmetry."""
+
+    f_obs: miller.array
+    source: str
+    columns: list[str]
+    measured: Literal["amplitudes", "intensities"]
+    notes: list[str] = field(default_factory=list)
+    path: Path | None = None
+
+
+@runtime_checkable
+class Source(Protocol):
+    name: str
+    suffixes: tuple[str, ...]
+    description: str
+    can_write: bool
+
+    def read(self, path: Path, **options: Any) -> ReflectionData: ...
+
+    def write(self, f_obs: miller.array, path: Path, **options: Any) -> None: ...
+
+
+@runtime_checkable
+class ModelPlugin(Protocol):
+    """A network that maps the model batch (see `xrdplug.models.batch`) to normalised amplitudes."""
+
+    name: str
+    description: str
+    default_hparams: dict[str, Any]
+
+    def build(self, **hparams: Any) -> torch.nn.Module: ...
+
+    def weights_path(self) -> Path | None: ...
+
+
+@dataclass
+class PhasingResult:
+    structure: xray.structure
+    phaser: str
+    seconds: float
+    figures: dict[str, Any] = field(default_factory=dict)
+    log: str = ""
+
+
+@runtime_checkable
+class Phaser(Protocol):
+    name: str
+    description: str
+
+    def available(self) -> tuple[bool, str]: ...
+
+    def solve(self, f_obs: miller.array, **options: Any) -> PhasingResult: ...
