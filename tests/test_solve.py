@@ -1,0 +1,140 @@
+"""`xrdplug solve`, `xrdplug demo` and `xrdplug bench solve` in fresh processes, and the host API."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+import xrdplug  # noqa: F401
+from cctbx_bridge import structures
+from xrdplug import solving
+from xrdplug.errors import XrdplugError
+
+
+def test_solve_thpp_writes_res_and_cif(cli, thpp, tmp_path):
+    out = tmp_path / "sol.res"
+    r = cli(
+        "solve", thpp["hkl"], "--reference", thpp["cif"], "--formula", "C10H10F2N4", "-o", out, "--seed", "1"
+    )
+    assert r.returncode == 0, r.stderr
+    assert "matched 16/16 atoms (100%)" in r.stdout and ": solved" in r.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sol.cif", "sol.res"]  # no temporary files
+    for p in (out, out.with_suffix(".cif")):
+        xs = structures.read_structure(p)
+        assert xs.scatterers().size() == 16 and xs.space_group_info().type().number() == 14
+    assert solving.match(structures.read_structure(out), thpp["cif"]).solved
+
+
+def test_solve_thpp_cut_to_15_reports_not_solved(cli, thpp, tmp_path):
+    r = cli(
+        "solve", thpp["hkl"], "--truncate", "1.5", "--model", "none", "--reference", thpp["cif"],
+        "-o", tmp_path / "low.res", "--seed", "1",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "no phase transition" in r.stdout and "not solved" in r.stdout
+
+
+def test_solve_refuses_to_overwrite_input(cli, thpp, tmp_path):
+    known = tmp_path / "known.res"
+    known.write_text(structures.res_text(structures.read_structure(thpp["cif"])))
+    before = known.read_text()
+    r = cli("solve", thpp["hkl"], "--reference", known, "-o", known)
+    assert r.returncode != 0 and "refusing to write over the input" in r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert known.read_text() == before
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--phaser", "shelxt"], "--phaser charge-flipping"),
+        (["--phaser", "nosuch"], "no phaser plugin named 'nosuch'"),
+        (["--formula", "Qq2"], "unknown element"),
+        (["--model", "nosuch"], "no model plugin named 'nosuch'"),
+        (["--truncate", "0.5"], "beyond the data's own limit"),
+    ],
+)
+def test_solve_bad_input_one_line(cli, thpp, tmp_path, monkeypatch, args, needle):
+    r = cli(
+        "solve",
+        thpp["hkl"],
+        "-o",
+        tmp_path / "x.res",
+        *args,
+        env={"XRDPLUG_SHELXT": "", "PATH": "/usr/bin:/bin"},
+    )
+    assert r.returncode != 0
+    assert needle in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_solve_missing_files(cli, tmp_path):
+    r = cli("solve", tmp_path / "nope.hkl")
+    assert r.returncode != 0 and "no such file" in r.stderr
+
+
+def test_demo_runs_offline_in_seconds(cli, tmp_path):
+    t0 = time.perf_counter()
+    r = cli("demo", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert time.perf_counter() - t0 < 60
+    assert "1.5 A as given" in r.stdout and "full 0.70 A" in r.stdout
+    assert "16/16" in r.stdout  # the full data solve completely
+    assert list(tmp_path.iterdir()) == []  # the demo writes nothing
+
+
+def test_bench_solve_random_with_plot(cli, tmp_path):
+    png = tmp_path / "rate.png"
+    r = cli("bench", "solve", "--n", "2", "--plot", png, "--atoms", "12", "--seed", "3")
+    assert r.returncode == 0, r.stderr
+    assert "true 0.8 A" in r.stdout and "1.5 A as given" in r.stdout
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bench_rows_host_api():
+    cases = list(solving.random_cases(2, seed=7))
+    rows, records = solving.bench_solve(cases, models=[])
+    by = {r.condition: r for r in rows}
+    assert by["true 0.8 A"].solved == 2 and by["true 0.8 A"].transitions == 2
+    assert by["1.5 A as given"].transitions == 0
+    assert len(records) == 4
+
+
+def test_phase_rejects_non_miller():
+    with pytest.raises(XrdplugError):
+        solving.phase([1, 2, 3])
+
+
+def test_solve_api_from_package(thpp):
+    from xrdplug import solve
+    from xrdplug.sources import read_reflections
+
+    f = read_reflections(thpp["hkl"]).f_obs
+    result = solve(f, phaser="charge-flipping", formula=solving.THPP_FORMULA, seed=3)
+    assert result.figures["phase_transition"] and solving.match(result.structure, thpp["cif"]).solved
+
+
+@pytest.mark.slow
+def test_thpp_extended_by_trained_models(thpp):
+    """thpp cut to 1.5 A, extended by each model with weights, phased and compared (skips without weights)."""
+    models = solving.models_with_weights()
+    if not models:
+        pytest.skip("no model has trained weights")
+    f, ref = solving.thpp_data()
+    low = f.resolution_filter(d_min=1.5)
+    for m in models:
+        ext = solving.extend_data(low, m, d_min=0.8)
+        assert ext.d_min() < 0.85
+        run = solving.run_one(m, ext, ref, formula=solving.THPP_FORMULA, seed=1)
+        assert run.result is not None and run.match is not None  # measured, not asserted to solve
+
+
+@pytest.mark.slow
+def test_solve_rate_random_structures():
+    """Exact 0.8 A |F| of random 20-atom P21/c structures solve; at 1.5 A no phase transition is seen."""
+    rows, _ = solving.bench_solve(list(solving.random_cases(10, seed=1)), models=[])
+    by = {r.condition: r for r in rows}
+    assert by["true 0.8 A"].solved_with_transition >= 8
+    assert by["1.5 A as given"].solved_with_transition == 0
