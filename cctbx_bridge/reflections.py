@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import math
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -104,13 +105,23 @@ def to_amplitudes(array: miller.array, what: str) -> Amplitudes:
         array = array.merge_equivalents().array()
         notes.append(f"symmetry-equivalent observations merged ({n} -> {array.size()})")
     array = array.map_to_asu()
+    absent = array.sys_absent_flags().data()
+    if absent.count(True):
+        notes.append(f"{absent.count(True)} systematically absent reflections set aside")
+        array = array.select(~absent)
+    if array.size() == 0:
+        raise XrdplugError(f"{what}: no reflections left once systematic absences are set aside")
     if array.is_xray_intensity_array():
         from cctbx import french_wilson
 
         if array.sigmas() is None:
             raise XrdplugError(f"{what}: intensities without sigmas; French-Wilson needs sigma(I)")
         n = array.size()
-        array = french_wilson.french_wilson_scale(miller_array=array, log=io.StringIO())
+        try:
+            array = french_wilson.french_wilson_scale(miller_array=array, log=io.StringIO())
+        except Exception as exc:
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise XrdplugError(f"{what}: French-Wilson cannot convert these intensities ({reason})") from None
         notes.append(
             f"intensities converted to amplitudes with French-Wilson ({array.size()} of {n} kept)"
         )
@@ -142,8 +153,41 @@ def _require_symmetry(array: miller.array, what: str) -> None:
 # ---------------------------------------------------------------- readers
 
 
+def check_mtz_layout(raw: bytes, what: str) -> None:
+    """Check the MTZ layout before CCP4's reader sees it: cmtz can loop forever on a damaged header.
+
+    An MTZ file is 'MTZ ', the header's word offset, a machine stamp, ncol*nref float32 values from
+    byte 80, then 80-character header records from 'VERS' to 'END'.
+    """
+    bad = f"{what}: not a readable MTZ file (empty, truncated or damaged)"
+    if len(raw) < 80 + 80 or raw[:4] != b"MTZ ":
+        raise XrdplugError(bad)
+    for order in ("<", ">"):
+        (hdr,) = struct.unpack(order + "i", raw[4:8])
+        start = (hdr - 1) * 4
+        if 80 <= start < len(raw) - 80 and raw[start : start + 4] == b"VERS":
+            break
+    else:
+        raise XrdplugError(bad)
+    records = [raw[i : i + 80] for i in range(start, len(raw) - 79, 80)]
+    names = [r[:4] for r in records]
+    if b"END " not in names:
+        raise XrdplugError(bad)
+    end = names.index(b"END ")
+    ncol_rec = [r for r in records[:end] if r.startswith(b"NCOL")]
+    if not ncol_rec or any(not r[:1].isalpha() for r in records[:end]):
+        raise XrdplugError(bad)
+    try:
+        ncol, nref = (int(x) for x in ncol_rec[0].split()[1:3])
+    except ValueError:
+        raise XrdplugError(bad) from None
+    if ncol <= 0 or nref < 0 or (hdr - 21) != ncol * nref:
+        raise XrdplugError(bad)
+
+
 def read_mtz(path: Path, labels: str | None = None) -> Amplitudes:
     what = str(path)
+    check_mtz_layout(path.read_bytes(), what)
     try:
         mtz = iotbx.mtz.object(str(path))
     except Exception:

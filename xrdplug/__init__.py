@@ -38,6 +38,6 @@ def extend(f_obs: miller.array, model: str = "transformer", d_min: float = 0.8, 
 
 def solve(f_obs: miller.array, phaser: str = "charge-flipping", **options: Any) -> PhasingResult:
     """Phase `f_obs` ab initio with the named phaser plugin."""
-    from .pipeline import phase
+    from .solving import phase
 
     return phase(f_obs, phaser=phaser, **options)

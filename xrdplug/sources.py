@@ -29,7 +29,13 @@ def read_reflections(path: str | Path, fmt: str | None = None, **options: Any) -
     """Read any supported reflection file into merged amplitudes (see ReflectionData)."""
     p = check_input(path)
     src = source_for(p, fmt)
-    data = src.read(p, **options)
+    try:
+        data = src.read(p, **options)
+    except XrdplugError:
+        raise
+    except Exception as exc:  # a reader (ours or a third party's) choking on odd bytes
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise XrdplugError(f"{p}: the {src.name} source cannot read it ({type(exc).__name__}: {reason})") from None
     data.path = p
     return data
 
