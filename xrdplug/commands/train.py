@@ -1,0 +1,107 @@
+"""`xrdplug train` (one model on a simulated data set), `xrdplug train-shipped` (retrain the built-in
+weights) and `xrdplug bench train` (training samples per second, CPU and CUDA)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def train(
+    model: Annotated[str, typer.Option("--model", "-m", help="Model plugin name (unet, fft-unet, transformer, ...)")],
+    data: Annotated[Path, typer.Option("--data", help="Data set folder made by `xrdplug simulate`")],
+    epochs: Annotated[int, typer.Option(help="Last epoch to train (with --resume: continue up to it)")] = 10,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Samples per step (per process under torchrun)")] = 16,
+    lr: Annotated[float, typer.Option(help="Adam learning rate (ReduceLROnPlateau halves it)")] = 1e-3,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda")] = "auto",
+    out: Annotated[Path, typer.Option("--out", "-o", help="Checkpoint written each epoch (+ NAME.best.pt)")] = Path(
+        "model.pt"
+    ),
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the checkpoint at --out")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Start afresh even if --out exists")] = False,
+    seed: Annotated[int, typer.Option(help="Random seed")] = 0,
+    max_samples: Annotated[int | None, typer.Option("--max-samples", help="Use only the first N training samples")] = None,
+    epoch_samples: Annotated[
+        int | None, typer.Option("--epoch-samples", help="Each epoch draws N random training samples")
+    ] = None,
+    val_samples: Annotated[int, typer.Option("--val-samples", help="Validation samples per epoch")] = 512,
+    hparams: Annotated[
+        list[str] | None,
+        typer.Option("--hparams", help="Hyper-parameter overrides: JSON object or key=value (repeatable)"),
+    ] = None,
+    workers: Annotated[int, typer.Option(help="DataLoader worker processes")] = 0,
+    threads: Annotated[int | None, typer.Option(help="torch CPU threads (default: torch's own)")] = None,
+    time_limit: Annotated[
+        float | None, typer.Option("--time-limit", help="Stop after this many minutes (checkpoint kept)")
+    ] = None,
+) -> None:
+    """Train a model plugin: MSE on normalised |F| over the predicted shell, validation each epoch,
+    a checkpoint each epoch. Under `torchrun --nproc_per_node N` it trains with DistributedDataParallel."""
+    from ..models.training import TrainConfig, parse_hparams
+    from ..models.training import train as run
+
+    cfg = TrainConfig(
+        model=model, data=str(data), out=str(out), epochs=epochs, batch_size=batch_size, lr=lr, device=device,
+        resume=resume, overwrite=overwrite, seed=seed, max_samples=max_samples, epoch_samples=epoch_samples,
+        val_samples=val_samples, hparams=parse_hparams(hparams), workers=workers, threads=threads,
+        time_limit_min=time_limit,
+    )
+    meta = run(cfg)
+    if meta:
+        last = meta["history"][-1]
+        typer.echo(
+            f"wrote {out} (epoch {meta['epoch']}, val MSE {last['val_mse']:.5f}, val R_shell {last['val_r_shell']:.3f}, "
+            f"{meta['train_seconds']:.0f} s in all)"
+            if last.get("val_mse") is not None
+            else f"wrote {out} (epoch {meta['epoch']})"
+        )
+
+
+def train_shipped(
+    data: Annotated[Path, typer.Option("--data", help="Data set folder made by `xrdplug simulate`")] = Path("data/sim"),
+    models: Annotated[
+        list[str] | None, typer.Option("--model", "-m", help="Only these (default: unet, fft-unet, transformer)")
+    ] = None,
+    minutes: Annotated[float | None, typer.Option(help="Training minutes per model (default: each recipe's)")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda")] = "auto",
+    work: Annotated[Path, typer.Option(help="Folder for the full training checkpoints")] = Path("runs/shipped"),
+    eval_samples: Annotated[int | None, typer.Option("--eval-samples", help="Test samples to score")] = None,
+    threads: Annotated[int | None, typer.Option(help="torch CPU threads per training")] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the runs in --work for --minutes more, then re-ship")
+    ] = False,
+    recipe: Annotated[
+        str, typer.Option(help="cpu: the small shipped recipes; reference: reference sizes, whole epochs (GPU)")
+    ] = "cpu",
+) -> None:
+    """Retrain the built-in models' shipped weights with their recorded recipes, evaluate them on the test
+    split, and rewrite plugins/models/weights/{NAME.pt, NAME.json, README.md}."""
+    from ..models.shipped import retrain
+
+    retrain(data=data, models=models, minutes=minutes, device=device, work=work, eval_samples=eval_samples, threads=threads,
+            resume=resume, recipe=recipe)
+
+
+def bench_train(
+    models: Annotated[list[str] | None, typer.Option("--model", "-m", help="Models (default: all registered)")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size")] = 8,
+    steps: Annotated[int, typer.Option(help="Timed steps per model and device")] = 3,
+    hparams: Annotated[
+        list[str] | None, typer.Option("--hparams", help="Overrides for every model (key=value or JSON)")
+    ] = None,
+    shipped: Annotated[bool, typer.Option("--shipped", help="Use each model's shipped hyper-parameters")] = False,
+    data: Annotated[Path | None, typer.Option("--data", help="Take batches from this data set (default: toy data)")] = None,
+    threads: Annotated[int | None, typer.Option(help="torch CPU threads")] = None,
+) -> None:
+    """Training samples per second (forward + backward + Adam step) per model, on CPU and on CUDA if present."""
+    from ..models.bench import bench_train as run
+
+    run(models=models, batch_size=batch_size, steps=steps, hparams=hparams, shipped=shipped, data=data, threads=threads)
+
+
+def register(app: typer.Typer, bench: typer.Typer) -> None:
+    app.command("train")(train)
+    app.command("train-shipped")(train_shipped)
+    bench.command("train")(bench_train)

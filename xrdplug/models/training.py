@@ -1,0 +1,443 @@
+"""Training loop shared by `xrdplug train`, `xrdplug train-shipped` and the tests.
+
+Loss: MSE on normalised amplitudes (F_norm) over the predicted shell only (target & not known); the known
+reflections are inputs and get pasted back at prediction time. Adam (lr 1e-3 by default) with
+ReduceLROnPlateau on the validation loss, a checkpoint every epoch (atomic, with optimizer and scheduler
+state for --resume), mixed precision on CUDA, and DistributedDataParallel when started by `torchrun`.
+Never imports cctbx: torch keeps its own thread pool.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Subset
+
+from ..errors import XrdplugError
+from ..plugin_manager import Registry, canonical
+from .checkpoint import paste_known, read_checkpoint, save_checkpoint
+from .metrics import D_HIGH, Scores
+
+
+@dataclass
+class TrainConfig:
+    model: str
+    data: str | None = None
+    out: str = "model.pt"
+    epochs: int = 10
+    batch_size: int = 16
+    lr: float = 1e-3
+    device: str = "auto"
+    resume: bool = False
+    overwrite: bool = False
+    seed: int = 0
+    max_samples: int | None = None
+    epoch_samples: int | None = None
+    val_samples: int | None = 512
+    hparams: dict[str, Any] = field(default_factory=dict)
+    workers: int = 0
+    time_limit_min: float | None = None
+    threads: int | None = None
+    progress: bool = True
+    weight_decay: float = 0.0
+    patience: int = 2
+
+
+def resolve_device(device: str) -> torch.device:
+    device = (device or "auto").lower()
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise XrdplugError("--device cuda: no CUDA device is available here (torch sees none); use --device cpu")
+        return torch.device(device)
+    if device == "cpu":
+        return torch.device("cpu")
+    raise XrdplugError(f"--device {device}: expected auto, cpu or cuda")
+
+
+def open_split(root: str | os.PathLike[str], split: str, max_samples: int | None = None) -> Dataset:
+    """The simulator's ShardDataset for one split, optionally cut to its first `max_samples`."""
+    root = Path(root)
+    if not root.is_dir():
+        raise XrdplugError(f"{root}: no such data folder (make one with `xrdplug simulate --out {root}`)")
+    try:
+        from ..data.dataset import ShardDataset
+    except ImportError as exc:
+        raise XrdplugError(f"the data set reader is not available ({exc})") from None
+    try:
+        ds = ShardDataset(root, split=split)
+    except XrdplugError:
+        raise
+    except (OSError, ValueError, KeyError) as exc:
+        raise XrdplugError(f"{root}: cannot open the '{split}' split ({exc})") from None
+    if len(ds) == 0:
+        raise XrdplugError(f"{root}: the '{split}' split is empty")
+    if max_samples is not None and max_samples < len(ds):
+        ds = Subset(ds, range(max_samples))
+    return ds
+
+
+def dataset_d_high(ds: Dataset) -> float:
+    base = ds.dataset if isinstance(ds, Subset) else ds
+    for attr in ("d_high", "d_min"):
+        v = getattr(base, attr, None)
+        if isinstance(v, (int, float)) and v > 0:
+            return float(v)
+    return D_HIGH
+
+
+def collate(items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+    out = {
+        "x": torch.from_numpy(np.stack([np.asarray(it["x"], dtype=np.float32) for it in items])),
+        "y": torch.from_numpy(np.stack([np.asarray(it["y"], dtype=np.float32) for it in items])),
+    }
+    if all("wilson" in it for it in items):
+        out["wilson"] = torch.from_numpy(np.stack([np.asarray(it["wilson"], dtype=np.float32) for it in items]))
+    return out
+
+
+def masked_mse(pred: torch.Tensor, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """MSE over the predicted shell: target (channel 2) and not known (channel 1)."""
+    m = (x[:, 2] > 0.5) & (x[:, 1] < 0.5)
+    diff = (pred.float() - y.float())[m]
+    if diff.numel() == 0:
+        return pred.float().sum() * 0.0
+    return (diff**2).mean()
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def parse_hparams(items: list[str] | None) -> dict[str, Any]:
+    """--hparams '{"filters": [16, 32, 64]}' or --hparams filters=[16,32,64] --hparams depth=3."""
+    import json
+
+    out: dict[str, Any] = {}
+    for item in items or []:
+        item = item.strip()
+        if not item:
+            continue
+        if item.startswith("{"):
+            try:
+                obj = json.loads(item)
+            except json.JSONDecodeError as exc:
+                raise XrdplugError(f"--hparams {item!r}: not valid JSON ({exc.msg})") from None
+            if not isinstance(obj, dict):
+                raise XrdplugError(f"--hparams {item!r}: expected a JSON object")
+            out.update(obj)
+            continue
+        key, eq, val = item.partition("=")
+        if not eq or not key.strip():
+            raise XrdplugError(f"--hparams {item!r}: expected key=value or a JSON object")
+        try:
+            out[key.strip()] = json.loads(val)
+        except json.JSONDecodeError:
+            out[key.strip()] = val
+    return out
+
+
+def count_parameters(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+class _Dist:
+    def __init__(self) -> None:
+        self.enabled = "LOCAL_RANK" in os.environ and "WORLD_SIZE" in os.environ
+        self.rank = int(os.environ.get("RANK", 0))
+        self.local_rank = int(os.environ.get("LOCAL_RANK", 0))
+        self.world = int(os.environ.get("WORLD_SIZE", 1))
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def setup(self, device: torch.device) -> torch.device:
+        if not self.enabled:
+            return device
+        import torch.distributed as dist
+
+        if device.type == "cuda":
+            device = torch.device("cuda", self.local_rank)
+            torch.cuda.set_device(device)
+        if not dist.is_initialized():
+            dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+        return device
+
+    def barrier(self) -> None:
+        if self.enabled:
+            import torch.distributed as dist
+
+            dist.barrier()
+
+    def broadcast_flag(self, flag: bool, device: torch.device) -> bool:
+        if not self.enabled:
+            return flag
+        import torch.distributed as dist
+
+        t = torch.tensor([1 if flag else 0], device=device)
+        dist.broadcast(t, 0)
+        return bool(t.item())
+
+    def close(self) -> None:
+        if self.enabled:
+            import torch.distributed as dist
+
+            if dist.is_initialized():
+                dist.destroy_process_group()
+
+
+@torch.no_grad()
+def validate(model: torch.nn.Module, loader: DataLoader, device: torch.device, d_high: float,
+             amp_dtype: torch.dtype | None = None) -> dict[str, Any]:
+    model.eval()
+    scores = Scores(d_high=d_high)
+    for batch in loader:
+        x = batch["x"].to(device, non_blocking=True)
+        with torch.autocast(device_type=device.type, dtype=amp_dtype or torch.float16, enabled=amp_dtype is not None):
+            y = model(x)
+        xn = batch["x"].numpy()
+        yp = paste_known(xn, y.float().cpu().numpy())
+        wil = batch["wilson"].numpy() if "wilson" in batch else np.zeros((len(xn), 2), np.float32)
+        scores.add(xn, batch["y"].numpy(), yp, wil)
+    model.train()
+    s = scores.summary()
+    return {"mse": s["mse"], "r_shell": s["r_shell"], "r_all": s["r_all"], "samples": s["samples"]}
+
+
+def train(
+    cfg: TrainConfig,
+    registry: Registry | None = None,
+    train_set: Dataset | None = None,
+    val_set: Dataset | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Train (or resume) a model; returns the final checkpoint's meta. Datasets default to cfg.data's splits."""
+    if registry is None:
+        from ..plugin_manager import registry as get_registry
+
+        registry = get_registry()
+    plugin = registry.get("model", cfg.model)
+    name = canonical(plugin.name)
+    dist_ = _Dist()
+    device = dist_.setup(resolve_device(cfg.device))
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    if cfg.epochs < 1:
+        raise XrdplugError("--epochs must be at least 1")
+    if cfg.batch_size < 1:
+        raise XrdplugError("--batch-size must be at least 1")
+    out = Path(cfg.out)
+    if not out.parent.is_dir():
+        raise XrdplugError(f"{out}: the folder {out.parent} does not exist; create it first")
+
+    # ---- resume or fresh start
+    start_epoch, history, ckpt = 1, [], None
+    hparams = {**plugin.default_hparams, **cfg.hparams}
+    if cfg.resume:
+        if not out.is_file():
+            raise XrdplugError(f"--resume: no checkpoint at {out} to continue; drop --resume to start afresh")
+        ckpt = read_checkpoint(out)
+        if canonical(ckpt["model"]) != name:
+            raise XrdplugError(f"{out}: this checkpoint holds a '{ckpt['model']}' model, not '{name}'")
+        hparams = dict(ckpt["hparams"])
+        meta = ckpt.get("meta") or {}
+        start_epoch = int(meta.get("epoch", 0)) + 1
+        history = list(meta.get("history", []))
+        if cfg.hparams and any(hparams.get(k) != v for k, v in cfg.hparams.items()):
+            log(f"note: --resume keeps the checkpoint's hyper-parameters {hparams}; --hparams ignored")
+    elif out.exists() and not cfg.overwrite:
+        raise XrdplugError(f"{out} exists: pass --resume to continue it or --overwrite to start afresh")
+
+    seed_everything(cfg.seed + dist_.rank + 1000 * (start_epoch - 1))
+    model = plugin.build(**hparams)
+    if ckpt is not None:
+        model.load_state_dict(ckpt["state_dict"])
+    model.to(device)
+    n_params = count_parameters(model)
+
+    # ---- data
+    if train_set is None:
+        if not cfg.data:
+            raise XrdplugError("no training data: pass --data DIR")
+        train_set = open_split(cfg.data, "train", cfg.max_samples)
+        val_set = open_split(cfg.data, "val", cfg.val_samples) if val_set is None else val_set
+    d_high = dataset_d_high(train_set)
+    sampler = None
+    if dist_.enabled:
+        from torch.utils.data.distributed import DistributedSampler
+
+        sampler = DistributedSampler(train_set, num_replicas=dist_.world, rank=dist_.rank, shuffle=True, seed=cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed + start_epoch)
+    if sampler is None and cfg.epoch_samples is not None and cfg.epoch_samples < len(train_set):
+        # each epoch: a fresh random draw of epoch_samples training samples (without replacement)
+        from torch.utils.data import RandomSampler
+
+        sampler = RandomSampler(train_set, replacement=False, num_samples=cfg.epoch_samples, generator=gen)
+    pin = device.type == "cuda"
+    train_loader = DataLoader(
+        train_set, batch_size=cfg.batch_size, shuffle=sampler is None, sampler=sampler, collate_fn=collate,
+        num_workers=cfg.workers, drop_last=len(train_set) > cfg.batch_size, generator=gen if sampler is None else None, pin_memory=pin,
+        persistent_workers=cfg.workers > 0,
+    )
+    val_loader = (
+        DataLoader(val_set, batch_size=cfg.batch_size, shuffle=False, collate_fn=collate, num_workers=cfg.workers,
+                   pin_memory=pin)
+        if val_set is not None else None
+    )
+
+    # ---- optimiser, schedule, precision
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=0.5, patience=cfg.patience)
+    amp_dtype = None
+    scaler = None
+    if device.type == "cuda":
+        amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        if amp_dtype == torch.float16:
+            scaler = torch.amp.GradScaler("cuda")
+    if ckpt is not None:
+        if "optimizer" in ckpt:
+            opt.load_state_dict(ckpt["optimizer"])
+        if "scheduler" in ckpt:
+            sched.load_state_dict(ckpt["scheduler"])
+        if scaler is not None and "scaler" in ckpt:
+            scaler.load_state_dict(ckpt["scaler"])
+    net: torch.nn.Module = model
+    if dist_.enabled:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        net = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+    info = {
+        "model": name, "parameters": n_params, "device": str(device), "world_size": dist_.world,
+        "torch_threads": torch.get_num_threads(), "amp": str(amp_dtype) if amp_dtype else None,
+        "train_samples": len(train_set), "val_samples": len(val_set) if val_set is not None else 0,
+        "batch_size": cfg.batch_size, "lr": cfg.lr, "data": str(cfg.data) if cfg.data else None,
+        "torch": torch.__version__,
+    }
+    if dist_.main:
+        log(
+            f"training {name} ({n_params:,} parameters, hparams {hparams}) on {device}"
+            f"{f' x{dist_.world} (DDP)' if dist_.enabled else ''}, torch threads {torch.get_num_threads()}, "
+            f"{len(train_set)} train / {info['val_samples']} val samples, epochs {start_epoch}..{cfg.epochs}"
+        )
+    t_start = time.perf_counter()
+    prior_seconds = float((ckpt or {}).get("meta", {}).get("train_seconds", 0.0)) if ckpt else 0.0
+    stopped = None
+    best = min((h["val_mse"] for h in history if h.get("val_mse") is not None), default=math.inf)
+    meta: dict[str, Any] = {}
+
+    progress = None
+    if cfg.progress and dist_.main:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            TimeRemainingColumn(), TextColumn("loss {task.fields[loss]}"), transient=False,
+        )
+        progress.start()
+    try:
+        for epoch in range(start_epoch, cfg.epochs + 1):
+            # every epoch's randomness (data order, dropout) depends on (seed, epoch) alone, so a run resumed
+            # from epoch N's checkpoint retraces the uninterrupted run
+            seed_everything(cfg.seed + dist_.rank + 1000 * (epoch - 1))
+            gen.manual_seed(cfg.seed + epoch)
+            if hasattr(sampler, "set_epoch"):
+                sampler.set_epoch(epoch)
+            net.train()
+            task = progress.add_task(f"epoch {epoch}/{cfg.epochs}", total=len(train_loader), loss="-") if progress else None
+            t_ep, seen, loss_sum, n_batches = time.perf_counter(), 0, 0.0, 0
+            for batch in train_loader:
+                x = batch["x"].to(device, non_blocking=True)
+                y = batch["y"].to(device, non_blocking=True)
+                with torch.autocast(device_type=device.type, dtype=amp_dtype or torch.float16, enabled=amp_dtype is not None):
+                    pred = net(x)
+                loss = masked_mse(pred, y, x)
+                opt.zero_grad(set_to_none=True)
+                if scaler is not None:
+                    scaler.scale(loss).backward()
+                    scaler.step(opt)
+                    scaler.update()
+                else:
+                    loss.backward()
+                    opt.step()
+                lv = float(loss.detach())
+                if not math.isfinite(lv):
+                    raise XrdplugError(f"training diverged at epoch {epoch} (loss {lv}); lower --lr")
+                loss_sum += lv
+                n_batches += 1
+                seen += x.shape[0]
+                if progress is not None:
+                    progress.update(task, advance=1, loss=f"{loss_sum / n_batches:.4f}")
+                over = cfg.time_limit_min is not None and (time.perf_counter() - t_start) > 60 * cfg.time_limit_min
+                if dist_.broadcast_flag(over, device):
+                    stopped = f"time limit {cfg.time_limit_min} min reached in epoch {epoch}"
+                    break
+            ep_seconds = time.perf_counter() - t_ep
+            if progress is not None:
+                progress.remove_task(task)
+            # ---- validate + checkpoint (rank 0)
+            if dist_.main:
+                val = validate(model, val_loader, device, d_high, amp_dtype) if val_loader is not None else {}
+                train_loss = loss_sum / max(n_batches, 1)
+                sched.step(val.get("mse", train_loss))
+                rec = {
+                    "epoch": epoch, "train_mse": train_loss, "val_mse": val.get("mse"),
+                    "val_r_shell": val.get("r_shell"), "val_r_all": val.get("r_all"),
+                    "lr": opt.param_groups[0]["lr"], "seconds": ep_seconds, "samples_per_s": seen / max(ep_seconds, 1e-9),
+                    "samples": seen,
+                }
+                history.append(rec)
+                meta = {
+                    **info, "epoch": epoch, "epochs": cfg.epochs, "history": history,
+                    "train_seconds": prior_seconds + time.perf_counter() - t_start, "stopped": stopped,
+                    "seed": cfg.seed, "d_high": d_high,
+                }
+                save_checkpoint(out, model, name, hparams, meta, opt, sched, scaler)
+                vm = val.get("mse", math.inf)
+                if vm is not None and vm < best:
+                    best = vm
+                    save_checkpoint(best_path(out), model, name, hparams, {**meta, "best_epoch": epoch})
+                msg = f"epoch {epoch}: train MSE {train_loss:.5f}"
+                if val:
+                    msg += f"  val MSE {val['mse']:.5f}  R_shell {val['r_shell']:.3f}  R_all {val['r_all']:.3f}"
+                msg += f"  lr {rec['lr']:.2g}  {ep_seconds:.0f} s  {rec['samples_per_s']:.1f} samples/s"
+                (progress.console.print if progress is not None else log)(msg)
+            dist_.barrier()
+            if stopped:
+                if dist_.main:
+                    log(f"stopped: {stopped}; checkpoint {out} (continue with --resume)")
+                break
+    finally:
+        if progress is not None:
+            progress.stop()
+        dist_.close()
+    return meta
+
+
+def best_path(out: str | os.PathLike[str]) -> Path:
+    out = Path(out)
+    return out.with_name(out.stem + ".best" + (out.suffix or ".pt"))
+
+
+def config_dict(cfg: TrainConfig) -> dict[str, Any]:
+    return asdict(cfg)
