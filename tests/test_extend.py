@@ -1,0 +1,150 @@
+"""extend: measured reflections kept bit-for-bit, predictions flagged, data outside the models refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from xrdplug.errors import XrdplugError
+
+EXTERNAL_MODEL = '''
+from xrdplug import hookimpl
+from xrdplug.models.plugin import ModelSpec
+
+
+def build(scale=1.0):
+    import torch
+
+    class MeanOfKnown(torch.nn.Module):
+        """Predicts, everywhere, a learnable multiple of the mean known F_norm."""
+        def __init__(self):
+            super().__init__()
+            self.scale = torch.nn.Parameter(torch.tensor(float(scale)))
+
+        def forward(self, x):
+            known = x[:, 1]
+            mean = (x[:, 0] * known).sum(dim=(1, 2, 3)) / known.sum(dim=(1, 2, 3)).clamp(min=1)
+            return self.scale * mean[:, None, None, None] * torch.ones_like(x[:, 0])
+
+    return MeanOfKnown()
+
+
+@hookimpl
+def xrdplug_register_models():
+    return [ModelSpec("mean-of-known", "test model from outside the package", {"scale": 1.0}, build)]
+'''
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    from xrdplug.models.checkpoint import save_checkpoint
+    from xrdplug.plugin_manager import registry
+
+    hp = {"filters": [4, 8, 16], "in_channels": 4}
+    path = tmp_path_factory.mktemp("ckpt") / "tiny_unet.pt"
+    save_checkpoint(path, registry().get("model", "unet").build(**hp), "unet", hp, meta={})
+    return path
+
+
+@pytest.fixture(scope="module")
+def thpp_15(thpp):
+    from xrdplug.sources import read_reflections
+
+    return read_reflections(thpp["hkl"]).f_obs.resolution_filter(d_min=1.5)
+
+
+def test_extend_keeps_measured_bit_for_bit_and_flags_predictions(thpp_15, tiny_checkpoint):
+    from xrdplug.pipeline import extend
+
+    res = extend(thpp_15, model="unet", checkpoint=str(tiny_checkpoint))
+    ext, flag = res.f_extended, res.predicted
+    assert ext.d_min() == pytest.approx(0.8, abs=0.01)
+    assert ext.is_unique_set_under_symmetry() and ext.indices().all_eq(flag.indices())
+    measured = {h: (f, s) for h, f, s in zip(thpp_15.indices(), thpp_15.data(), thpp_15.sigmas())}
+    flags = dict(zip(flag.indices(), flag.data()))
+    for h, f, s in zip(ext.indices(), ext.data(), ext.sigmas()):
+        if h in measured:
+            assert flags[h] == 0 and (f, s) == measured[h]  # exact, not approximate
+        else:
+            assert flags[h] == 1 and f >= 0 and s >= 0
+    assert res.n_measured == thpp_15.size() and res.n_predicted == ext.size() - thpp_15.size()
+    assert 0.75 < res.n_predicted / ext.size() < 0.9  # ~84% of the 0.8 A sphere lies beyond 1.5 A
+    complete = ext.complete_set(d_min=0.8)
+    assert ext.size() == complete.size()
+
+
+def test_public_api_returns_a_miller_array(thpp_15, tiny_checkpoint):
+    import xrdplug
+
+    ext = xrdplug.extend(thpp_15, model="unet", d_min=0.8, checkpoint=str(tiny_checkpoint))
+    assert ext.is_xray_amplitude_array() and ext.size() > thpp_15.size()
+
+
+def test_extend_cli_writes_mtz_with_flag_column(cli, thpp, tiny_checkpoint, tmp_path: Path):
+    out = tmp_path / "ext.mtz"
+    res = cli("extend", thpp["hkl"], "--cut", "1.5", "--model", "unet", "--checkpoint", tiny_checkpoint, "-o", out)
+    assert res.returncode == 0, res.stderr
+    import iotbx.mtz
+
+    import cctbx_bridge  # noqa: F401
+
+    mtz = iotbx.mtz.object(str(out))
+    assert mtz.column_labels() == ["H", "K", "L", "F", "SIGF", "PREDICTED"]
+    flags = mtz.get_column("PREDICTED").extract_values().as_numpy_array()
+    assert set(np.unique(flags)) == {0.0, 1.0}
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda f: f.resolution_filter(d_min=2.0), "reach only"),
+        (lambda f: f.expand_to_p1(), "not monoclinic"),
+        (lambda f: _with_cell(f, (18.5, 14.57, 9.72, 90, 90.6, 90)), "too large for the model grid"),
+    ],
+)
+def test_data_outside_the_models_are_refused(thpp_15, tiny_checkpoint, mutate, message):
+    from xrdplug.pipeline import extend
+
+    with pytest.raises(XrdplugError, match=message):
+        extend(mutate(thpp_15), model="unet", checkpoint=str(tiny_checkpoint))
+
+
+def _with_cell(f, cell):
+    from cctbx import crystal
+
+    return f.customized_copy(crystal_symmetry=crystal.symmetry(cell, space_group_info=f.space_group_info()))
+
+
+def test_checkpoint_of_another_model_is_refused(thpp_15, tiny_checkpoint):
+    from xrdplug.pipeline import extend
+
+    with pytest.raises(XrdplugError, match="holds a 'unet' model"):
+        extend(thpp_15, model="fft-unet", checkpoint=str(tiny_checkpoint))
+
+
+def test_model_registered_from_outside_the_package_extends(cli, thpp, tmp_path: Path):
+    from xrdplug.models.checkpoint import save_checkpoint
+
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "xp_mean.py").write_text(EXTERNAL_MODEL)
+    info = site / "xp_mean-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: xp-mean\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[xrdplug]\nmean_of_known = xp_mean\n")
+    import importlib
+    import sys
+
+    sys.path.insert(0, str(site))
+    try:
+        mod = importlib.import_module("xp_mean")
+        ckpt = tmp_path / "mean.pt"
+        save_checkpoint(ckpt, mod.build(), "mean-of-known", {"scale": 1.0})
+    finally:
+        sys.path.remove(str(site))
+    res = cli("extend", thpp["hkl"], "--cut", "1.5", "--model", "mean_of_known", "--checkpoint", ckpt,
+              "-o", tmp_path / "e.mtz", env={"PYTHONPATH": str(site)})
+    assert res.returncode == 0, res.stderr
+    assert "mean-of-known" in res.stdout
