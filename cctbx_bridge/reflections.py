@@ -19,7 +19,9 @@ from cctbx import crystal, miller, sgtbx, uctbx
 from cctbx.array_family import flex
 from iotbx.reflection_file_reader import any_reflection_file
 
-from xrdplug.errors import XrdplugError
+from xrdplug.errors import XrdplugError, reason
+
+from .isolation import probe
 
 
 @dataclass
@@ -46,7 +48,7 @@ def symmetry_from_options(
         try:
             cs = iotbx.shelx.crystal_symmetry_from_ins.extract_from(str(p))
         except Exception as exc:
-            raise XrdplugError(f"{p}: cannot read CELL/LATT/SYMM from it ({exc})") from None
+            raise XrdplugError(f"{p}: cannot read CELL/LATT/SYMM from it ({reason(exc)})") from None
         if cs is None or cs.unit_cell() is None or cs.space_group_info() is None:
             raise XrdplugError(f"{p}: holds no CELL and symmetry")
         return cs
@@ -120,8 +122,7 @@ def to_amplitudes(array: miller.array, what: str) -> Amplitudes:
         try:
             array = french_wilson.french_wilson_scale(miller_array=array, log=io.StringIO())
         except Exception as exc:
-            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise XrdplugError(f"{what}: French-Wilson cannot convert these intensities ({reason})") from None
+            raise XrdplugError(f"{what}: French-Wilson cannot convert these intensities ({reason(exc)})") from None
         notes.append(
             f"intensities converted to amplitudes with French-Wilson ({array.size()} of {n} kept)"
         )
@@ -129,6 +130,14 @@ def to_amplitudes(array: miller.array, what: str) -> Amplitudes:
     else:
         measured = "amplitudes"
     array = array.set_observation_type_xray_amplitude()
+    if array.sigmas() is not None:
+        # iotbx reads F = SIGF = 0 back as "missing": treat it so from the start, so that conversions round-trip
+        unmeasured = (array.data() == 0) & (array.sigmas() == 0)
+        if unmeasured.count(True):
+            notes.append(f"{unmeasured.count(True)} reflections with F = SIGF = 0 taken as unmeasured")
+            array = array.select(~unmeasured)
+            if array.size() == 0:
+                raise XrdplugError(f"{what}: no measured reflections (all have F = SIGF = 0)")
     return Amplitudes(array, labels, measured, notes)
 
 
@@ -188,6 +197,7 @@ def check_mtz_layout(raw: bytes, what: str) -> None:
 def read_mtz(path: Path, labels: str | None = None) -> Amplitudes:
     what = str(path)
     check_mtz_layout(path.read_bytes(), what)
+    probe(lambda: iotbx.mtz.object(str(path)), what)
     try:
         mtz = iotbx.mtz.object(str(path))
     except Exception:
@@ -201,7 +211,7 @@ def read_mtz(path: Path, labels: str | None = None) -> Amplitudes:
     try:
         arrays = mtz.as_miller_arrays()
     except Exception as exc:
-        raise XrdplugError(f"{what}: cannot read its columns ({exc})") from None
+        raise XrdplugError(f"{what}: cannot read its columns ({reason(exc)})") from None
     if labels:
         wanted = [a for a in arrays if a.info() and labels in (",".join(a.info().labels), a.info().labels[0])]
         if not wanted:
@@ -233,6 +243,7 @@ def read_hklf4(path: Path, symmetry: crystal.symmetry | None) -> Amplitudes:
 
 def read_cif_refln(path: Path, symmetry: crystal.symmetry | None = None) -> Amplitudes:
     what = str(path)
+    probe(lambda: iotbx.cif.reader(file_path=str(path), strict=False), what)
     try:
         reader = iotbx.cif.reader(file_path=str(path), strict=False)
     except Exception:
@@ -242,7 +253,7 @@ def read_cif_refln(path: Path, symmetry: crystal.symmetry | None = None) -> Ampl
     try:
         arrays = reader.as_miller_arrays(crystal_symmetry=symmetry)
     except Exception as exc:
-        raise XrdplugError(f"{what}: cannot read its _refln loop ({exc})") from None
+        raise XrdplugError(f"{what}: cannot read its _refln loop ({reason(exc)})") from None
     if not arrays:
         raise XrdplugError(f"{what}: the CIF has no _refln loop with amplitudes or intensities")
     array = _pick(arrays, what)

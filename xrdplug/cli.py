@@ -50,6 +50,7 @@ _load_commands()
 
 
 def _fail(message: str, code: int) -> None:
+    message = " ".join(message.split())  # one line, whatever a library put in the message
     print(f"xrdplug: error: {message}", file=sys.stderr)
     sys.exit(code)
 

@@ -11,3 +11,9 @@ class XrdplugError(Exception):
 
 class PluginError(XrdplugError):
     """A plugin is missing, unusable or broken."""
+
+
+def reason(exc: BaseException, limit: int = 200) -> str:
+    """A library exception as one short line (C++ parsers write multi-line messages with carets)."""
+    text = " ".join(str(exc).split())
+    return (text or type(exc).__name__)[:limit]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .errors import XrdplugError
+from .errors import XrdplugError, reason
 from .files import atomic_output, check_input
 from .plugin_manager import registry
 from .protocols import ReflectionData
@@ -34,8 +34,7 @@ def read_reflections(path: str | Path, fmt: str | None = None, **options: Any) -
     except XrdplugError:
         raise
     except Exception as exc:  # a reader (ours or a third party's) choking on odd bytes
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        raise XrdplugError(f"{p}: the {src.name} source cannot read it ({type(exc).__name__}: {reason})") from None
+        raise XrdplugError(f"{p}: the {src.name} source cannot read it ({type(exc).__name__}: {reason(exc)})") from None
     data.path = p
     return data
 
