@@ -8,10 +8,11 @@ import pytest
 
 
 def _structure_f(d_min: float, seed: int = 1):
-    import cctbx_bridge  # noqa: F401
     from cctbx import sgtbx
     from cctbx.array_family import flex
     from cctbx.development import random_structure
+
+    import cctbx_bridge  # noqa: F401
 
     flex.set_random_seed(seed)
     import random

@@ -18,10 +18,10 @@ groups = st.sampled_from(["P21/c", "P21", "C2", "P21/n", "C2/c", "Cc", "P2/m"])
 @settings(max_examples=40, deadline=None)
 @given(cell=cells, sg=groups, d_min=st.floats(0.8, 2.0), seed=st.integers(0, 2**31))
 def test_miller_array_grid_round_trip_is_exact(cell, sg, d_min, seed):
-    import cctbx_bridge  # noqa: F401
     from cctbx import crystal, miller
     from cctbx.array_family import flex
 
+    import cctbx_bridge  # noqa: F401
     from cctbx_bridge.grid import from_grid, to_grid
 
     cs = crystal.symmetry(cell, sg)
@@ -44,8 +44,9 @@ def test_miller_array_grid_round_trip_is_exact(cell, sg, d_min, seed):
 @settings(max_examples=40, deadline=None)
 @given(cell=cells)
 def test_inverse_d_squared_matches_cctbx(cell):
-    import cctbx_bridge  # noqa: F401
     from cctbx import crystal, miller
+
+    import cctbx_bridge  # noqa: F401
 
     ms = miller.build_set(crystal.symmetry(cell, "P21/c"), anomalous_flag=False, d_min=1.0)
     d2 = hklgrid.inverse_d_squared(np.array(ms.indices()), cell)

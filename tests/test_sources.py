@@ -51,8 +51,9 @@ def test_round_trip_is_exact_within_format_precision(tmp_path: Path, thpp, suffi
 
 
 def test_hklf4_written_holds_the_squared_amplitudes(tmp_path: Path, thpp):
-    import cctbx_bridge  # noqa: F401
     from iotbx.reflection_file_reader import any_reflection_file
+
+    import cctbx_bridge  # noqa: F401
 
     f = read_reflections(thpp["hkl"]).f_obs
     out = tmp_path / "thpp.hkl"
@@ -98,8 +99,9 @@ def test_truncated_mtz(tmp_path: Path, iotbx_data):
 
 
 def test_mtz_without_amplitudes_or_intensities(tmp_path: Path, iotbx_data):
-    import cctbx_bridge  # noqa: F401
     import iotbx.mtz
+
+    import cctbx_bridge  # noqa: F401
 
     fom = [a for a in iotbx.mtz.object(str(iotbx_data / "phaser_1.mtz")).as_miller_arrays()
            if a.info().labels == ["FOM"]][0]

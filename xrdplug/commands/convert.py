@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -14,7 +14,7 @@ def convert(
     source: Annotated[Path, typer.Argument(help="Input reflection file")],
     target: Annotated[Path, typer.Argument(help="Output: .mtz, .hkl (HKLF 4) or .cif")],
     fmt: Format = None,
-    out_format: Annotated[Optional[str], typer.Option("--to", help="Output source plugin (default: by suffix)")] = None,
+    out_format: Annotated[str | None, typer.Option("--to", help="Output source plugin (default: by suffix)")] = None,
     ins: Ins = None,
     cell: Cell = None,
     space_group: SpaceGroup = None,
