@@ -76,7 +76,7 @@ def check_fits_model(f_obs: miller.array, d_min: float) -> list[str]:
     return notes
 
 
-def _load_torch_first() -> None:
+def load_torch_first() -> None:
     """torch before cctbx keeps torch's thread pool (see xrdplug.runtime); harmless if already loaded."""
     if "torch" not in sys.modules and "boost_python_meta_ext" not in sys.modules:
         import torch  # noqa: F401
@@ -90,7 +90,7 @@ def extend(
     device: str = "cpu",
 ) -> ExtendResult:
     """Predict the unmeasured amplitudes of `f_obs` out to `d_min` with a model plugin."""
-    _load_torch_first()
+    load_torch_first()
     from cctbx.array_family import flex
 
     import cctbx_bridge  # noqa: F401

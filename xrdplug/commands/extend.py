@@ -29,7 +29,10 @@ def extend(
     from rich.console import Console
 
     from ..files import atomic_output, check_output
+    from ..pipeline import load_torch_first
     from ..sources import read_reflections
+
+    load_torch_first()  # before the reader loads cctbx, so torch keeps its thread pool
 
     out = output or file.with_name(f"{file.stem}_extended.mtz")
     check_output(out, [file])
@@ -68,6 +71,9 @@ def bench_extend(
     from rich.console import Console
     from rich.table import Table
 
+    from ..pipeline import load_torch_first
+
+    load_torch_first()
     t = time.perf_counter()
     subprocess.run([sys.executable, "-c", "import xrdplug, torch, cctbx_bridge.reflections"], check=True)
     startup = time.perf_counter() - t
