@@ -451,15 +451,11 @@ def bench_table(rows: list[BenchRow], title: str) -> Table:
 
 def bench_plot(rows: list[BenchRow], path: str | Path, title: str) -> Path:
     """Bar chart of the solve rate per condition (matplotlib, Agg backend), written atomically."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import textwrap
 
-    import matplotlib.pyplot as plt
+    from .plotting import pyplot, save_figure
 
-    from .files import atomic_output
-
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(max(5.0, 1.8 + 1.3 * len(rows)), 4.2))
     names = [r.condition for r in rows]
     rates = [100 * r.rate for r in rows]
@@ -474,8 +470,4 @@ def bench_plot(rows: list[BenchRow], path: str | Path, title: str) -> Path:
     ax.set_ylim(0, 110)
     ax.set_title("\n".join(textwrap.wrap(title, 60)), fontsize=10)
     fig.tight_layout()
-    out = Path(path)
-    with atomic_output(out) as tmp:
-        fig.savefig(tmp, format=out.suffix.lstrip(".") or "png", dpi=120)
-    plt.close(fig)
-    return out
+    return save_figure(fig, path)

@@ -120,11 +120,9 @@ def print_results(results: dict[str, dict[str, Any]], d_low: float = D_LOW, d_hi
 
 
 def plot_results(results: dict[str, dict[str, Any]], path: str | Path, title: str = "") -> Path:
-    import matplotlib
+    from ..plotting import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for label, s in results.items():
         d = [math.sqrt(sh["d_max"] * sh["d_min"]) for sh in s["shells"]]
@@ -138,11 +136,7 @@ def plot_results(results: dict[str, dict[str, Any]], path: str | Path, title: st
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    path = Path(path)
-    with atomic_output(path) as tmp:
-        fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def write_json(results: dict[str, Any], path: str | Path) -> None:
