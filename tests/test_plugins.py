@@ -39,6 +39,14 @@ class TextSource:
 @hookimpl
 def xrdplug_register_sources():
     return [TextSource()]
+
+
+@hookimpl
+def xrdplug_add_commands(app):
+    @app.command("hello-text")
+    def hello(name: str = "world"):
+        """Say hello (a command added by a plugin)."""
+        print(f"hello {name} from xrdplug_textsource")
 '''
 
 BROKEN_IMPORT = "raise RuntimeError('this plugin is broken on purpose')\n"
@@ -96,6 +104,10 @@ def test_third_party_plugin_is_listed_and_used_and_broken_ones_are_named(cli, th
     assert "broken plugin badhook (xrdplug_broken)" in out and "hook exploded" in out
     # the built-ins still work beside the broken ones
     assert "shelx-hkl" in out
+    helped = cli("--help", env=third_party)
+    assert "hello-text" in helped.stdout
+    hello = cli("hello-text", "--name", "crystal", env=third_party)
+    assert hello.returncode == 0 and "hello crystal from xrdplug_textsource" in hello.stdout
     info = cli("info", data, env=third_party)
     assert info.returncode == 0, info.stderr
     assert "plain-text" in info.stdout and "3 unique" in info.stdout
