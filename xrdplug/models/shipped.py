@@ -115,6 +115,9 @@ def retrain(
         test = open_split(data, "test", eval_samples)
         base = fit_baseline(open_split(data, "train"), 2000)
         res = evaluate([(name, m2)], test, base, batch_size=16)
+        # the shipped file carries its own test figures (extend derives predicted sigmas from r_shell)
+        shipped_meta["test"] = {k: res[name][k] for k in ("samples", "mse", "r_shell", "r_all")}
+        save_checkpoint(wpath, model, name, ck["hparams"], shipped_meta)
         try:
             dmeta = json.loads((Path(data) / "meta.json").read_text())
         except (OSError, ValueError):
