@@ -16,14 +16,7 @@ from xrdplug.models.toydata import toy_dataset  # noqa: E402
 from xrdplug.models.training import collate, masked_mse  # noqa: E402
 from xrdplug.plugin_manager import registry  # noqa: E402
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One torch thread: on a shared, oversubscribed machine two OpenMP threads stall for seconds."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 TINY = {
     "unet": {"filters": [8, 16, 32]},

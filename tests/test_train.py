@@ -21,14 +21,7 @@ from xrdplug.models.checkpoint import load_model  # noqa: E402
 from xrdplug.models.plugin import ModelSpec  # noqa: E402
 from xrdplug.plugin_manager import register, unregister  # noqa: E402
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One torch thread: on a shared, oversubscribed machine two OpenMP threads stall for seconds."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
