@@ -360,3 +360,28 @@ def structure_for_sample(root: str | Path, i: int) -> xray.structure:
             raw["source"], raw["block"], float(meta["d_high"]), bool(meta.get("keep_hydrogens", False))
         )
     return structure_from_seed(int(raw["seed"]), SimParams.from_json(meta["params"]))
+
+
+def bare_cctbx_cost(repeat: int, seed: int) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Mean (wall, CPU) seconds of plain cctbx building a random 20-atom P2_1/c structure (cctbx's own
+    cell, 18 A^3/atom) and of its exact |F| to 0.8 A (direct sum): the yardstick `bench simulate` prints."""
+    import time
+
+    sgi = sgtbx.space_group_info("P 1 21/c 1")
+    random.seed(seed)
+    flex.set_random_seed(seed)
+    build, sf = [0.0, 0.0], [0.0, 0.0]
+    for _ in range(repeat):
+        t = time.perf_counter(), time.process_time()
+        xs = _rs.xray_structure(
+            space_group_info=sgi, elements=["C"] * 14 + ["N"] * 3 + ["O"] * 3, volume_per_atom=18.0,
+            min_distance=1.2, general_positions_only=True, random_u_iso=True, random_u_iso_min=0.01,
+            random_u_iso_scale=0.04,
+        )
+        u = time.perf_counter(), time.process_time()
+        xs.structure_factors(d_min=0.8, algorithm="direct").f_calc().amplitudes()
+        v = time.perf_counter(), time.process_time()
+        for k in range(2):
+            build[k] += (u[k] - t[k]) / repeat
+            sf[k] += (v[k] - u[k]) / repeat
+    return (build[0], build[1]), (sf[0], sf[1])

@@ -11,8 +11,6 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from .errors import XrdplugError
 from .hklgrid import GRID_SHAPE, cell_fits, max_indices
 
@@ -91,10 +89,8 @@ def extend(
 ) -> ExtendResult:
     """Predict the unmeasured amplitudes of `f_obs` out to `d_min` with a model plugin."""
     load_torch_first()
-    from cctbx.array_family import flex
-
-    import cctbx_bridge  # noqa: F401
-    from cctbx_bridge.grid import target_set
+    import cctbx_bridge  # noqa: F401  (before anything else of cctbx: see xrdplug.runtime)
+    from cctbx_bridge.extension import merge_predictions, model_view
 
     from .models.batch import make_input, prediction_to_amplitudes
     from .models.checkpoint import load_model, predict
@@ -108,54 +104,26 @@ def extend(
     notes = check_fits_model(f_obs, d_min)
     net, meta = load_model(model, checkpoint=checkpoint, device=device)
 
-    targets = target_set(f_obs, d_min)
-    hkl_t = np.array(targets.indices(), dtype=np.int64).reshape(-1, 3)
-    low = f_obs.resolution_filter(d_min=D_LOW)
-    low_t, low_m = targets.common_sets(low)  # measured reflections in the model's input sphere
-    model_in_known = np.zeros(len(hkl_t), dtype=bool)
-    lookup = targets.match_indices(low_t)
-    model_in_known[np.array(lookup.pairs().column(0), dtype=np.int64)] = True
-    f_known_by_target = np.zeros(len(hkl_t))
-    f_known_by_target[np.array(lookup.pairs().column(0), dtype=np.int64)] = low_m.data().as_numpy_array()[
-        np.array(lookup.pairs().column(1), dtype=np.int64)
-    ]
-    cell = f_obs.unit_cell().parameters()
-    mi = make_input(hkl_t, model_in_known, f_known_by_target[model_in_known], cell, d_min)
+    view = model_view(f_obs, d_min, D_LOW)
+    mi = make_input(view.hkl, view.known, view.f_known, view.cell, d_min)
     y = predict(net, mi.x[None], device=device)[0]
-    f_pred = prediction_to_amplitudes(y, hkl_t, mi)
+    f_pred = prediction_to_amplitudes(y, view.hkl, mi)
 
-    # measured reflections stay exactly as measured; only unmeasured target reflections are added
-    measured = f_obs.resolution_filter(d_min=d_min)
-    unmeasured = targets.lone_set(measured)
-    pm = targets.match_indices(unmeasured)
-    pred_values = f_pred[np.array(pm.pairs().column(0), dtype=np.int64)]
-    shell_r = (meta.get("test") or {}).get("r_shell") if isinstance(meta.get("test"), dict) else None
+    test = meta.get("test") if isinstance(meta.get("test"), dict) else {}
+    shell_r = test.get("r_shell")
     sigma_fraction = float(shell_r) if shell_r else PREDICTED_SIGMA_FRACTION
-    # a floor keeps SIGF > 0 where a prediction is 0 (MTZ readers take F = SIGF = 0 as missing)
-    floor = 0.1 * float(pred_values.mean()) if pred_values.size else 0.0
-    pred_sigmas = sigma_fraction * np.maximum(pred_values, floor)
-    predicted = unmeasured.array(data=flex.double(pred_values), sigmas=flex.double(pred_sigmas))
-    if measured.sigmas() is None:
-        measured = measured.customized_copy(sigmas=flex.double(measured.size(), 0.0))
-        notes.append("the input had no sigmas; measured reflections carry SIGF = 0")
-    beyond = f_obs.resolution_filter(d_max=d_min - 1e-9) if f_obs.d_min() < d_min else None
-    if beyond is not None and beyond.size():
-        notes.append(f"{beyond.size()} measured reflections beyond {d_min} A were left out")
-    f_ext = measured.concatenate(predicted).set_observation_type_xray_amplitude()
-    flags = flex.int([0] * measured.size() + [1] * predicted.size())
-    flag_array = f_ext.customized_copy(data=flags, sigmas=None)
-    order = flex.sort_permutation(f_ext.d_spacings().data(), reverse=True)
-    f_ext = f_ext.select(order)
-    flag_array = flag_array.select(order)
+    f_ext, flags, merge_notes = merge_predictions(f_obs, view, f_pred, d_min, sigma_fraction)
+    notes += merge_notes
     basis = "the model's test shell R" if shell_r else "a default"
     notes.append(f"predicted SIGF = {sigma_fraction:.2f} x F_pred ({basis})")
+    n_predicted = int(flags.data().count(1))
     return ExtendResult(
         f_extended=f_ext,
-        predicted=flag_array,
+        predicted=flags,
         model=str(meta.get("model", model)),
         checkpoint=str(meta.get("checkpoint", "")),
-        n_measured=measured.size(),
-        n_predicted=predicted.size(),
+        n_measured=f_ext.size() - n_predicted,
+        n_predicted=n_predicted,
         seconds=time.perf_counter() - t0,
         notes=notes,
     )

@@ -104,13 +104,9 @@ def bench_simulate(
     that says what a core can do.
     """
     import os
-    import random
     import tempfile
     import time
 
-    from cctbx import sgtbx
-    from cctbx.array_family import flex
-    from cctbx.development import random_structure as rs
     from rich.console import Console
     from rich.table import Table
 
@@ -127,22 +123,7 @@ def bench_simulate(
     params = sim.SimParams()
     sim.amplitudes(sim.structure_from_seed(0, params), params.d_high, params.sf_table)  # build the table once
     # bare cctbx: 20-atom P2_1/c structure (cctbx's own cell, 18 A^3/atom) + exact |F| to 0.8 A, direct sum
-    sgi = sgtbx.space_group_info("P 1 21/c 1")
-    random.seed(seed)
-    flex.set_random_seed(seed)
-    bare_s, bare_f = [0.0, 0.0], [0.0, 0.0]
-    for _ in range(repeat):
-        t = clock()
-        xs = rs.xray_structure(space_group_info=sgi, elements=["C"] * 14 + ["N"] * 3 + ["O"] * 3,
-                               volume_per_atom=18.0, min_distance=1.2, general_positions_only=True,
-                               random_u_iso=True, random_u_iso_min=0.01, random_u_iso_scale=0.04)
-        d = since(t)
-        t = clock()
-        xs.structure_factors(d_min=0.8, algorithm="direct").f_calc().amplitudes()
-        e = since(t)
-        for acc, v in ((bare_s, d), (bare_f, e)):
-            acc[0] += v[0] / repeat
-            acc[1] += v[1] / repeat
+    bare_s, bare_f = (list(x) for x in sim.bare_cctbx_cost(repeat, seed))
     # our generator's pieces on its own structures
     seeds = [generate.sample_seed(seed, i) for i in range(min(n, 200))]
     t = clock()
