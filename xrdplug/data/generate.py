@@ -166,18 +166,9 @@ def _run(
     done_before = total - sum(n for _, n in todo)
     t0 = time.perf_counter()
 
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+    from ..progress import progress_bar
 
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-                  disable=not progress, transient=False) as bar:
+    with progress_bar("{task.fields[rate]}", disable=not progress) as bar:
         pid = bar.add_task(label, total=total, completed=done_before, rate="")
 
         def finished(res: dict[str, Any], n_exp: int) -> None:

@@ -341,19 +341,9 @@ def train(
 
     progress = None
     if cfg.progress and dist_.main:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
+        from ..progress import progress_bar
 
-        progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            TimeRemainingColumn(), TextColumn("loss {task.fields[loss]}"), transient=False,
-        )
+        progress = progress_bar("loss {task.fields[loss]}")
         progress.start()
     try:
         for epoch in range(start_epoch, cfg.epochs + 1):
