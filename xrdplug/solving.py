@@ -111,12 +111,8 @@ def models_with_weights() -> list[str]:
 
 def extend_data(f_obs: miller.array, model: str, d_min: float = 0.8, **options: Any) -> miller.array:
     """Extend `f_obs` to `d_min` with the model plugin `model` (through xrdplug.pipeline)."""
-    try:
-        from .pipeline import extend
-    except ImportError:
-        raise XrdplugError(
-            "extension is not available in this installation (xrdplug.pipeline missing)"
-        ) from None
+    from .pipeline import extend
+
     return extend(f_obs, model=model, d_min=d_min, **options).f_extended
 
 
