@@ -1,21 +1,32 @@
-"""Make cctbx and torch safe to load in one process, whatever the order of use.
+"""Make cctbx, torch, RDKit and scipy safe to load in one process, whatever the order of use.
 
-cctbx-base's wheel carries its own libstdc++ (newer than the system one torch binds to). When torch is
-imported first, the system libstdc++ wins and loading boost_adaptbx later segfaults. Loading the wheel's
-libstdc++ into the global symbol namespace *before* torch fixes both orders (and keeps torch's OpenMP
-thread pool, which cctbx's libomptbx otherwise replaces when cctbx loads first). `import xrdplug` does
-this once; it costs a few milliseconds and imports neither cctbx nor torch.
+cctbx-base's wheel carries its own libstdc++ (newer than the system one that torch, RDKit, scipy and
+matplotlib bind to). Measured with cctbx-base 2025.11: when the system libstdc++ is initialised first by
+torch, `rdkit`, `scipy.optimize`, `scipy.spatial` or `matplotlib.pyplot`, loading cctbx later kills the
+process with a segmentation fault (numpy alone is harmless). Loading the wheel's libstdc++ into the global
+symbol namespace *before* any of them fixes every order (and keeps torch's OpenMP thread pool, which
+cctbx's libomptbx otherwise replaces when cctbx loads first). `import xrdplug` does this once; it costs a
+few milliseconds and imports none of those libraries.
+
+When something else came first, the damage may already be done and cannot be undone in this process.
+Then `import xrdplug` installs an import guard: the first import of a cctbx package is tried in a forked
+child (about 0.2 s); if the child crashes, the import raises an ImportError that names the fix instead
+of letting the process die. Worker processes get the wheel's libstdc++ through LD_PRELOAD.
 """
 
 from __future__ import annotations
 
 import ctypes
+import importlib.abc
 import importlib.util
 import os
 import sys
 from pathlib import Path
 
-_state: dict[str, object] = {"preloaded": None, "torch_was_first": False}
+CCTBX_PACKAGES = frozenset({"cctbx", "iotbx", "smtbx", "scitbx", "mmtbx", "boost_adaptbx", "boost_python_meta_ext"})
+# modules seen to initialise the system libstdc++ in a way that breaks cctbx loaded afterwards
+NATIVE_MODULES = ("torch", "rdkit", "scipy.optimize", "scipy.spatial", "matplotlib.pyplot", "sklearn")
+_state: dict[str, object] = {"preloaded": None, "guard": None, "probe": None}
 
 
 def _cctbx_libstdcxx() -> Path | None:
@@ -27,43 +38,105 @@ def _cctbx_libstdcxx() -> Path | None:
     return libs[-1] if libs else None
 
 
+def _mapped_libstdcxx() -> list[str]:
+    try:
+        maps = Path("/proc/self/maps").read_text()
+    except OSError:
+        return []
+    return sorted({line.split()[-1] for line in maps.splitlines() if "libstdc++" in line})
+
+
+def _cctbx_loaded() -> bool:
+    return "boost_python_meta_ext" in sys.modules
+
+
+def native_modules_loaded() -> list[str]:
+    """The modules of NATIVE_MODULES already imported in this process."""
+    return [m for m in NATIVE_MODULES if m in sys.modules]
+
+
 def preload_cctbx_runtime() -> Path | None:
-    """Load cctbx's libstdc++ globally, once. Returns the library loaded (None where not needed)."""
+    """Load cctbx's libstdc++ globally, once; guard cctbx imports when another libstdc++ came first."""
     if _state["preloaded"] is not None:
         return _state["preloaded"]  # type: ignore[return-value]
-    _state["torch_was_first"] = "torch" in sys.modules and "boost_python_meta_ext" not in sys.modules
     lib = _cctbx_libstdcxx()
-    if lib is not None and not _state["torch_was_first"]:
-        ctypes.CDLL(str(lib), mode=ctypes.RTLD_GLOBAL)
-        _state["preloaded"] = lib
+    if lib is None:
+        return None
+    foreign = [m for m in _mapped_libstdcxx() if Path(m).name != lib.name]
+    if foreign and not _cctbx_loaded():
+        _install_guard(lib)
+    ctypes.CDLL(str(lib), mode=ctypes.RTLD_GLOBAL)
+    _state["preloaded"] = lib
     return lib
 
 
-def _libstdcxx_in_process(lib: Path) -> bool:
-    try:
-        return lib.name in Path("/proc/self/maps").read_text()
-    except OSError:
-        return False
-
-
-def check_cctbx_loadable() -> None:
-    """Raise a clear error instead of letting cctbx segfault in a process where torch came first."""
-    from .errors import XrdplugError
-
-    if "boost_python_meta_ext" in sys.modules or "torch" not in sys.modules:
-        return
-    lib = _cctbx_libstdcxx()
-    if lib is None or _libstdcxx_in_process(lib):
-        return
-    raise XrdplugError(
-        "torch was imported before cctbx in this process, and loading cctbx now would crash "
-        "(cctbx-base ships its own libstdc++). Put `import xrdplug` (or `import cctbx`) before "
-        f"`import torch` in your script, or start Python with LD_PRELOAD={lib}"
+def _advice(lib: Path | None) -> str:
+    first = ", ".join(native_modules_loaded()) or "a library using the system libstdc++"
+    fix = f", or start Python with LD_PRELOAD={lib}" if lib is not None else ""
+    return (
+        f"cctbx cannot load in this process: {first} was imported before cctbx and xrdplug, and cctbx-base "
+        f"ships its own libstdc++. Put `import xrdplug` (or `import cctbx`) first in your script{fix}"
     )
 
 
+def _probe_cctbx() -> bool:
+    """Does cctbx load in a fork of this process? (A crash there would have been a crash here.)"""
+    if _state["probe"] is not None:
+        return bool(_state["probe"])
+    try:
+        pid = os.fork()
+    except OSError:
+        return True  # cannot tell: let the import go ahead
+    if pid == 0:  # pragma: no cover  (the child)
+        code = 1
+        sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _CctbxImportGuard)]
+        try:
+            import cctbx.array_family.flex  # noqa: F401
+            import cctbx.xray  # noqa: F401
+
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    ok = os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    _state["probe"] = ok
+    return ok
+
+
+class _CctbxImportGuard(importlib.abc.MetaPathFinder):
+    """Turns the segfault of a doomed cctbx import into an ImportError with the fix (see module doc)."""
+
+    def __init__(self, lib: Path) -> None:
+        self.lib = lib
+
+    def find_spec(self, fullname: str, path: object = None, target: object = None) -> None:
+        if fullname.partition(".")[0] not in CCTBX_PACKAGES or _cctbx_loaded():
+            return None
+        if not _probe_cctbx():
+            raise ImportError(_advice(self.lib))
+        sys.meta_path.remove(self)  # cctbx loads fine here: stop guarding
+        return None
+
+
+def _install_guard(lib: Path) -> None:
+    if _state["guard"] is None:
+        guard = _CctbxImportGuard(lib)
+        sys.meta_path.insert(0, guard)
+        _state["guard"] = guard
+
+
+def check_cctbx_loadable() -> None:
+    """Raise a clear XrdplugError where loading cctbx now would crash this process."""
+    from .errors import XrdplugError
+
+    if _cctbx_loaded() or _state["guard"] is None:
+        return
+    if not _probe_cctbx():
+        raise XrdplugError(_advice(_cctbx_libstdcxx()))
+
+
 def worker_env() -> dict[str, str]:
-    """Environment for child processes that may load torch before cctbx."""
+    """Environment for child processes that may load torch or RDKit before cctbx."""
     env = dict(os.environ)
     lib = _cctbx_libstdcxx()
     if lib is not None:

@@ -1,0 +1,205 @@
+"""Molecules for direct-space search and simulation: SMILES or a file -> RDKit 3D model -> `Molecule`.
+
+The geometry is RDKit's: an ETKDG (v3) conformer, MMFF94-optimised, with all H atoms. Rotatable bonds
+are acyclic single bonds between two non-terminal heavy atoms (RDKit's Lipinski pattern, on the heavy-atom
+graph), except amide C(=O)-N and ester/acid C(=O)-O bonds, which are planar in crystals; turning a
+terminal group moves only H atoms, so those bonds are left alone too.
+
+A file (.mol, .sdf, .mol2, .pdb, .xyz) gives the connectivity and a starting geometry; the ideal geometry
+is rebuilt from it with RDKit unless `keep_geometry` is set.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from rdkit import Chem, RDLogger
+from rdkit.Chem import AllChem, rdDetermineBonds
+
+from xrdplug.errors import XrdplugError
+from xrdplug.molecule import Molecule, build_torsions
+
+RDLogger.DisableLog("rdApp.*")  # RDKit prints parse warnings to stderr; we raise one clear error instead
+
+ROTATABLE = Chem.MolFromSmarts("[!$(*#*)&!D1]-&!@[!$(*#*)&!D1]")
+PLANAR = [Chem.MolFromSmarts(s) for s in ("[CX3](=O)-[NX3]", "[CX3](=O)-[OX2]", "[CX3](=S)-[NX3]")]
+MOLECULE_SUFFIXES = (".mol", ".sdf", ".mol2", ".pdb", ".xyz")
+MAX_HEAVY_ATOMS = 200
+
+
+def parse_smiles(smiles: str) -> Chem.Mol:
+    """An RDKit molecule with explicit H atoms, or XrdplugError naming the SMILES."""
+    text = smiles.strip()
+    mol = Chem.MolFromSmiles(text) if text else None
+    if mol is None:
+        raise XrdplugError(f"RDKit cannot parse the SMILES '{smiles}'")
+    frags = Chem.GetMolFrags(mol)
+    if len(frags) > 1:
+        raise XrdplugError(
+            f"the SMILES '{smiles}' has {len(frags)} disconnected parts; give one molecule (salts, solvates "
+            "and Z' > 1 are not searched yet)"
+        )
+    if mol.GetNumAtoms() > MAX_HEAVY_ATOMS:
+        raise XrdplugError(f"the SMILES has {mol.GetNumAtoms()} heavy atoms; at most {MAX_HEAVY_ATOMS} are searched")
+    return Chem.AddHs(mol)
+
+
+def embed(mol: Chem.Mol, seed: int = 0, optimise: bool = True, n_tries: int = 3) -> np.ndarray:
+    """An ETKDG conformer (MMFF94-optimised when possible); Cartesian coordinates (N, 3) in A."""
+    mol.RemoveAllConformers()
+    params = AllChem.ETKDGv3()
+    for attempt in range(n_tries):
+        params.randomSeed = int(seed) + 7919 * attempt
+        if AllChem.EmbedMolecule(mol, params) == 0:
+            break
+        params.useRandomCoords = True
+    else:
+        raise XrdplugError(f"RDKit could not build a 3D model of {Chem.MolToSmiles(Chem.RemoveHs(mol))}")
+    if optimise:
+        if AllChem.MMFFHasAllMoleculeParams(mol):
+            AllChem.MMFFOptimizeMolecule(mol, maxIters=2000)
+        else:
+            AllChem.UFFOptimizeMolecule(mol, maxIters=2000)
+    return np.array(mol.GetConformer().GetPositions(), dtype=np.float64)
+
+
+def rotatable_bonds(mol: Chem.Mol) -> list[tuple[int, int]]:
+    """Free torsions (atom index pairs) of a molecule with explicit H atoms (see the module docstring)."""
+    heavy = Chem.RemoveHs(mol, updateExplicitCount=True)
+    # RemoveHs keeps heavy atoms in order; map heavy indices back to the full molecule
+    heavy_index = [a.GetIdx() for a in mol.GetAtoms() if a.GetAtomicNum() > 1]
+    planar: set[frozenset[int]] = set()
+    for patt in PLANAR:
+        for match in heavy.GetSubstructMatches(patt):
+            planar.add(frozenset((match[0], match[-1])))
+    out = []
+    for i, j in heavy.GetSubstructMatches(ROTATABLE):
+        if frozenset((i, j)) in planar:
+            continue
+        out.append((heavy_index[i], heavy_index[j]))
+    return out
+
+
+def to_molecule(mol: Chem.Mol, coords: np.ndarray, smiles: str = "", name: str = "molecule") -> Molecule:
+    """Plain-data `Molecule` from an RDKit molecule (explicit H) and its coordinates."""
+    elements = [a.GetSymbol() for a in mol.GetAtoms()]
+    bonds = np.array([(b.GetBeginAtomIdx(), b.GetEndAtomIdx()) for b in mol.GetBonds()], dtype=np.int64)
+    heavy = np.array([e != "H" for e in elements])
+    torsions = build_torsions(bonds, len(elements), rotatable_bonds(mol), heavy)
+    return Molecule(
+        elements=elements,
+        coords=coords,
+        bonds=bonds,
+        torsions=torsions,
+        smiles=smiles or Chem.MolToSmiles(Chem.RemoveHs(mol)),
+        name=name,
+    )
+
+
+def molecule_from_smiles(smiles: str, seed: int = 0, name: str | None = None) -> Molecule:
+    """SMILES -> H atoms added -> ETKDG + MMFF geometry -> `Molecule` with its free torsions."""
+    mol = parse_smiles(smiles)
+    coords = embed(mol, seed=seed)
+    return to_molecule(mol, coords, smiles=smiles.strip(), name=name or smiles.strip())
+
+
+def molecule_from_file(path: str | Path, keep_geometry: bool = False, seed: int = 0) -> Molecule:
+    """A molecule file -> `Molecule`. Bonds come from the file or, for .xyz, from the geometry."""
+    p = Path(path)
+    if not p.exists():
+        raise XrdplugError(f"{p}: no such file")
+    suffix = p.suffix.lower()
+    if suffix not in MOLECULE_SUFFIXES:
+        raise XrdplugError(
+            f"{p}: molecule files are {', '.join(MOLECULE_SUFFIXES)} (or give the crystal structure as .cif/.res)"
+        )
+    if suffix in (".mol", ".sdf"):
+        mol = Chem.MolFromMolFile(str(p), removeHs=False)
+    elif suffix == ".mol2":
+        mol = Chem.MolFromMol2File(str(p), removeHs=False)
+    elif suffix == ".pdb":
+        mol = Chem.MolFromPDBFile(str(p), removeHs=False)
+    else:
+        mol = Chem.MolFromXYZFile(str(p))
+        if mol is not None:
+            mol = _perceive_bonds(mol, p)
+    if mol is None:
+        raise XrdplugError(f"{p}: RDKit could not read a molecule from it")
+    return molecule_from_rdkit(mol, keep_geometry=keep_geometry, seed=seed, name=p.stem)
+
+
+def molecule_from_atoms(
+    elements: list[str], coords: np.ndarray, keep_geometry: bool = False, seed: int = 0, name: str = "molecule"
+) -> Molecule:
+    """Elements and Cartesian coordinates of one molecule (e.g. assembled from a crystal structure) ->
+    `Molecule`, bonds and bond orders perceived from the geometry (H atoms are added when missing)."""
+    block = f"{len(elements)}\n{name}\n" + "".join(
+        f"{e} {x:.5f} {y:.5f} {z:.5f}\n" for e, (x, y, z) in zip(elements, np.asarray(coords))
+    )
+    mol = Chem.MolFromXYZBlock(block)
+    if mol is None:
+        raise XrdplugError(f"{name}: RDKit could not read the atoms")
+    mol = _perceive_bonds(mol, name)
+    return molecule_from_rdkit(mol, keep_geometry=keep_geometry, seed=seed, name=name)
+
+
+def _perceive_bonds(mol: Chem.Mol, where: object) -> Chem.Mol:
+    has_h = any(a.GetAtomicNum() == 1 for a in mol.GetAtoms())
+    if has_h:
+        try:
+            rdDetermineBonds.DetermineBonds(mol, charge=0)
+            return mol
+        except Exception:  # odd charges or radicals: keep the connectivity, orders from the geometry below
+            pass
+    rdDetermineBonds.DetermineConnectivity(mol)
+    if not has_h:
+        _bond_orders_without_h(mol)
+    return mol
+
+
+def _bond_orders_without_h(mol: Chem.Mol) -> None:
+    """Heavy atoms only: let RDKit's sanitiser infer implicit H, with multiple bonds from short lengths."""
+    conf = mol.GetConformer()
+    short = {("C", "C"): 1.42, ("C", "N"): 1.36, ("C", "O"): 1.30, ("N", "N"): 1.32, ("N", "O"): 1.30,
+             ("C", "S"): 1.68}
+    rw = Chem.RWMol(mol)
+    for b in rw.GetBonds():
+        i, j = b.GetBeginAtomIdx(), b.GetEndAtomIdx()
+        key = tuple(sorted((rw.GetAtomWithIdx(i).GetSymbol(), rw.GetAtomWithIdx(j).GetSymbol())))
+        d = (conf.GetAtomPosition(i) - conf.GetAtomPosition(j)).Length()
+        if key in short and d < short[key]:  # type: ignore[comparison-overlap]
+            b.SetBondType(Chem.BondType.DOUBLE)
+    mol2 = rw.GetMol()
+    for a in mol2.GetAtoms():
+        a.SetNoImplicit(False)
+    try:
+        Chem.SanitizeMol(mol2)
+    except Exception as exc:
+        raise XrdplugError(f"the bond orders of the molecule could not be worked out from its geometry ({exc})") from None
+    mol.__init__(mol2)  # type: ignore[misc]
+
+
+def molecule_from_rdkit(mol: Chem.Mol, keep_geometry: bool = False, seed: int = 0, name: str = "molecule") -> Molecule:
+    """Any RDKit molecule with a conformer -> `Molecule` (H added with coordinates; geometry rebuilt unless
+    `keep_geometry`)."""
+    try:
+        Chem.SanitizeMol(mol)
+    except Exception as exc:
+        raise XrdplugError(f"{name}: not a valid molecule ({exc})") from None
+    if len(Chem.GetMolFrags(mol)) > 1:
+        raise XrdplugError(f"{name}: the file holds {len(Chem.GetMolFrags(mol))} separate molecules; give one")
+    if mol.GetNumConformers():
+        Chem.AssignStereochemistryFrom3D(mol)
+    mol = Chem.AddHs(mol, addCoords=mol.GetNumConformers() > 0)
+    smiles = Chem.MolToSmiles(Chem.RemoveHs(mol))
+    if keep_geometry and mol.GetNumConformers():
+        coords = np.array(mol.GetConformer().GetPositions(), dtype=np.float64)
+    else:
+        coords = embed(mol, seed=seed)
+    return to_molecule(mol, coords, smiles=smiles, name=name)
+
+
+def heavy_atom_count(smiles: str) -> int:
+    mol = Chem.MolFromSmiles(smiles)
+    return mol.GetNumAtoms() if mol is not None else 0
