@@ -18,7 +18,7 @@ from rdkit import Chem, RDLogger
 from rdkit.Chem import AllChem, rdDetermineBonds
 
 from xrdplug.errors import XrdplugError
-from xrdplug.molecule import Molecule, build_torsions
+from xrdplug.molecule import Molecule, build_torsions, inversion_partners
 
 RDLogger.DisableLog("rdApp.*")  # RDKit prints parse warnings to stderr; we raise one clear error instead
 
@@ -87,7 +87,7 @@ def to_molecule(mol: Chem.Mol, coords: np.ndarray, smiles: str = "", name: str =
     bonds = np.array([(b.GetBeginAtomIdx(), b.GetEndAtomIdx()) for b in mol.GetBonds()], dtype=np.int64)
     heavy = np.array([e != "H" for e in elements])
     torsions = build_torsions(bonds, len(elements), rotatable_bonds(mol), heavy)
-    return Molecule(
+    out = Molecule(
         elements=elements,
         coords=coords,
         bonds=bonds,
@@ -95,6 +95,22 @@ def to_molecule(mol: Chem.Mol, coords: np.ndarray, smiles: str = "", name: str =
         smiles=smiles or Chem.MolToSmiles(Chem.RemoveHs(mol)),
         name=name,
     )
+    out.inversion_partner = inversion_partners(_centrosymmetric_automorphisms(mol), out)
+    return out
+
+
+def _centrosymmetric_automorphisms(mol: Chem.Mol, limit: int = 5000) -> list[tuple[int, ...]]:
+    """Graph automorphisms that an inversion could realise: stereocentres must pair R with S (meso)."""
+    Chem.AssignStereochemistry(mol, cleanIt=True, force=True)
+    centres = {i: lbl for i, lbl in Chem.FindMolChiralCenters(mol, includeUnassigned=True, useLegacyImplementation=False)}
+    if any(lbl == "?" for lbl in centres.values()):
+        return []  # unassigned stereocentres: the molecule is not known to be centrosymmetric
+    perms = mol.GetSubstructMatches(mol, uniquify=False, useChirality=False, maxMatches=limit)
+    out = []
+    for perm in perms:
+        if all(centres.get(perm[i]) not in (None, lbl) for i, lbl in centres.items()):
+            out.append(tuple(perm))
+    return out
 
 
 def molecule_from_smiles(smiles: str, seed: int = 0, name: str | None = None) -> Molecule:
@@ -203,3 +219,39 @@ def molecule_from_rdkit(mol: Chem.Mol, keep_geometry: bool = False, seed: int = 
 def heavy_atom_count(smiles: str) -> int:
     mol = Chem.MolFromSmiles(smiles)
     return mol.GetNumAtoms() if mol is not None else 0
+
+
+def stereoisomers(smiles: str, limit: int = 8) -> list[str]:
+    """Every stereoisomer a SMILES leaves open, one of each mirror-image pair (X-ray amplitudes cannot tell
+    enantiomers apart), as SMILES with all centres assigned; [smiles] when nothing is open.
+
+    XrdplugError when more than `limit` diastereomers would have to be searched.
+    """
+    from rdkit.Chem.EnumerateStereoisomers import EnumerateStereoisomers, StereoEnumerationOptions
+
+    mol = Chem.MolFromSmiles(smiles)
+    if mol is None:
+        raise XrdplugError(f"RDKit cannot parse the SMILES '{smiles}'")
+    opts = StereoEnumerationOptions(onlyUnassigned=True, unique=True, tryEmbedding=False, maxIsomers=4 * limit + 4)
+    isomers = [Chem.MolToSmiles(m) for m in EnumerateStereoisomers(mol, options=opts)]
+    if len(isomers) <= 1:
+        return [smiles.strip()]
+    kept: list[str] = []
+    seen: set[str] = set()
+    for s in isomers:
+        if s in seen:
+            continue
+        kept.append(s)
+        seen.add(s)
+        seen.add(_mirror(s))
+    if len(kept) > limit:
+        raise XrdplugError(
+            f"the SMILES leaves {len(kept)} diastereomers open (unassigned stereocentres or double bonds); at "
+            f"most {limit} are searched: give the stereochemistry (@/@@, / and \\\\) in the SMILES"
+        )
+    return kept
+
+
+def _mirror(smiles: str) -> str:
+    mol = Chem.MolFromSmiles(smiles.replace("@@", "!").replace("@", "@@").replace("!", "@"))
+    return Chem.MolToSmiles(mol) if mol is not None else ""

@@ -41,7 +41,20 @@ def solve(
     truncate: Annotated[
         float | None, typer.Option("--truncate", help="Cut the data to this resolution (A) first")
     ] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="Random seed (charge flipping)")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Random seed (reproducible runs)")] = None,
+    smiles: Annotated[
+        str | None, typer.Option("--smiles", help="The molecule, for --phaser direct-space (e.g. 'c1ccccc1O')")
+    ] = None,
+    molecule: Annotated[
+        Path | None,
+        typer.Option("--molecule", help="The molecule as a file (.mol .sdf .mol2 .pdb .xyz .cif .res), for direct-space"),
+    ] = None,
+    budget: Annotated[
+        float | None, typer.Option("--budget", help="Seconds of search allowed (direct-space; default 120)")
+    ] = None,
+    z_prime: Annotated[
+        str | None, typer.Option("--z-prime", help="Molecules per asymmetric unit: auto, 1 or 1/2 (direct-space)")
+    ] = None,
     timeout: Annotated[float | None, typer.Option("--timeout", help="Seconds allowed (shelxt)")] = None,
     checkpoint: Annotated[
         Path | None, typer.Option("--checkpoint", help="Weights for --model (default: the shipped ones)")
@@ -93,6 +106,9 @@ def solve(
         check_input(checkpoint)
         if chosen in ("auto", "none"):
             raise XrdplugError("--checkpoint needs --model NAME (the network the weights belong to)")
+    if chosen == "auto" and (smiles or molecule):
+        chosen = "none"
+        notes.append("the molecule is known: phased as measured (direct-space needs no extension)")
     if chosen == "auto":
         trained = solving.models_with_weights()
         if f_obs.d_min() <= 1.2:
@@ -113,9 +129,21 @@ def solve(
                 f_obs, chosen, d_min=d_min, checkpoint=str(checkpoint) if checkpoint else None
             )
         label = f"{data.name} + {chosen}"
-    with console.status(f"phasing with {phaser}..."):
+    if molecule is not None:
+        check_input(molecule)
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console,
+                  transient=True) as prog:
+        task = prog.add_task(f"phasing with {phaser}", total=1.0)
+
+        def show(fraction: float, message: str) -> None:
+            prog.update(task, completed=min(1.0, fraction), description=f"{phaser}: {message}")
+
         run = solving.run_one(
-            label, f_obs, ref_xs, phaser=phaser, formula=formula, seed=seed, timeout=timeout
+            label, f_obs, ref_xs, phaser=phaser, formula=formula, seed=seed, timeout=timeout,
+            smiles=smiles, molecule=str(molecule) if molecule else None, budget=budget, z_prime=z_prime,
+            progress=show,
         )
     run.notes = notes
     solving.print_report(console, [run], title=f"xrdplug solve {data.name}")
