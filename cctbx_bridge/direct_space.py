@@ -152,7 +152,9 @@ def structure_from_sites(
 ) -> xray.structure:
     """An `xray.structure` in the data's symmetry from element symbols and fractional sites."""
     cs = symmetry_source if isinstance(symmetry_source, crystal.symmetry) else symmetry_source.crystal_symmetry()
-    xs = xray.structure(crystal_symmetry=cs)
+    # no snapping to special positions: a model atom near a symmetry element stays where the search put it
+    # (as the search's own structure factors assume); the molecule models here sit on general positions
+    xs = xray.structure(special_position_settings=crystal.special_position_settings(cs, min_distance_sym_equiv=0.0))
     counts: dict[str, int] = {}
     sc = flex.xray_scatterer()
     occ = np.ones(len(elements)) if occupancy is None else np.asarray(occupancy, dtype=float)
@@ -195,16 +197,40 @@ def f_calc_cctbx(structure: xray.structure, hkl: np.ndarray) -> np.ndarray:
 
 
 def inversion_centres(space_group: str) -> list[tuple[float, float, float]]:
-    """Representative inversion centres of a space group's Wyckoff positions with site symmetry -1."""
+    """Inversion centres of a space group, one per class of origin-equivalent centres.
+
+    A centrosymmetric molecule may sit on any of them, but centres related by a permissible origin shift
+    (the discrete structure seminivariant shifts, e.g. 1/2 along each axis of P2_1/c) give the same
+    crystal, so one of each class is enough: one class in P2_1/c, two in C2/c (4a/4b and 4c/4d).
+    """
     sgi = sgtbx.space_group_info(space_group)
+    sg = sgi.group()
     table = sgi.wyckoff_table()
-    out = []
+    centres = []
     for i in range(table.size()):
         pos = table.position(i)
         if pos.point_group_type() == "-1":
-            site = pos.special_op().t().as_double()
-            out.append(tuple(float(x) % 1.0 for x in site))
-    return out
+            centres.append(np.array(pos.special_op().t().as_double()) % 1.0)
+    steps = [np.array(v.v, dtype=float) / v.m for v in sgtbx.structure_seminvariants(sg).vectors_and_moduli()
+             if v.m > 0]
+    shifts = [np.zeros(3)]
+    for step in steps:
+        shifts = [s + k * step for s in shifts for k in range(int(round(1 / max(np.abs(step).max(), 1e-9))))]
+    ops = [(np.array(op.r().as_double()).reshape(3, 3), np.array(op.t().as_double())) for op in sg.all_ops()]
+
+    def same(a: np.ndarray, b: np.ndarray) -> bool:
+        for r, t in ops:
+            for sh in shifts:
+                d = r @ a + t + sh - b
+                if np.all(np.abs(d - np.round(d)) < 1e-6):
+                    return True
+        return False
+
+    reps: list[np.ndarray] = []
+    for c in sorted(centres, key=lambda c: (float(c.sum()), tuple(c))):
+        if not any(same(c, r) for r in reps):
+            reps.append(c)
+    return [tuple(float(x) for x in c) for c in reps]
 
 
 def cell_volume(cell: Sequence[float]) -> float:

@@ -106,9 +106,10 @@ def solve(
         check_input(checkpoint)
         if chosen in ("auto", "none"):
             raise XrdplugError("--checkpoint needs --model NAME (the network the weights belong to)")
-    if chosen == "auto" and (smiles or molecule):
+    phaser_obj = solving.get_phaser(phaser)
+    if chosen == "auto" and not getattr(phaser_obj, "needs_atomic_resolution", True):
         chosen = "none"
-        notes.append("the molecule is known: phased as measured (direct-space needs no extension)")
+        notes.append(f"{phaser_obj.name} works at the data's own resolution: phased as measured")
     if chosen == "auto":
         trained = solving.models_with_weights()
         if f_obs.d_min() <= 1.2:

@@ -28,13 +28,14 @@ OPTIONS = {"smiles", "molecule", "formula", "seed", "budget", "z_prime", "starts
 class DirectSpacePhaser:
     name = "direct-space"
     description = "direct-space search from a known molecule (SMILES or file; RDKit geometry, torsions free)"
+    needs_atomic_resolution = False  # solves 1.5-2 A data as measured: `solve --model auto` does not extend
 
     def available(self) -> tuple[bool, str]:
-        try:
-            import rdkit  # noqa: F401
-            import torch  # noqa: F401
-        except ImportError as exc:
-            return False, f"needs RDKit and torch ({exc})"
+        import importlib.util
+
+        missing = [m for m in ("rdkit", "torch") if importlib.util.find_spec(m) is None]
+        if missing:  # found, not imported: importing RDKit here, before cctbx, would be the wrong order
+            return False, f"needs {' and '.join(missing)} (pip install {' '.join(missing)})"
         return True, "built in; needs the molecule: --smiles or --molecule"
 
     def solve(self, f_obs: Any, **options: Any) -> PhasingResult:

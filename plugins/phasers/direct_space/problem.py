@@ -49,6 +49,11 @@ def choose_z_prime(ratio: float, molecule: Molecule, has_inversion_centres: bool
         if ratio < 0.3:
             raise XrdplugError(f"the molecule is too large for the cell: {figures}; wrong molecule or cell?")
         if ratio < ROOM_LIMITS[0]:
+            if molecule.inversion_partner is None or not has_inversion_centres:
+                raise XrdplugError(
+                    f"the molecule is too large for the cell: {figures} (one molecule needs at least "
+                    f"{ROOM_LIMITS[0]:.2f} x; half of one on an inversion centre is not possible here)"
+                )
             z = 0.5
         elif ratio <= ROOM_LIMITS[1]:
             z = 1.0
