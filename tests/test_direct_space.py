@@ -36,10 +36,10 @@ def torch_one_thread():
 def _engine(space_group: str, cell: tuple, smiles: str, d_min: float = 1.5, dtype=None):
     import torch
     from cctbx import crystal
+    from xrdplug_plugins.phasers.direct_space.engine import Engine
 
     from cctbx_bridge import direct_space as ds
     from rdkit_bridge.molecules import molecule_from_smiles
-    from xrdplug_plugins.phasers.direct_space.engine import Engine
 
     cs = crystal.symmetry(cell, space_group)
     ms = cs.build_miller_set(anomalous_flag=False, d_min=d_min)
@@ -118,13 +118,13 @@ def test_half_molecule_on_an_inversion_centre(torch_one_thread) -> None:
     """Naphthalene with Z = 2 in P2_1/a: the cell has room for half a molecule, which is found on -1."""
     import torch
     from cctbx import crystal
+    from xrdplug_plugins.phasers.direct_space.engine import Engine
 
     from cctbx_bridge import direct_space as ds
     from cctbx_bridge.structures import amplitudes, non_hydrogen
     from rdkit_bridge.molecules import molecule_from_smiles
     from xrdplug.molecule import half_molecule
     from xrdplug.solving import match, phase
-    from xrdplug_plugins.phasers.direct_space.engine import Engine
 
     mol = molecule_from_smiles("c1ccc2ccccc2c1", seed=11)
     half = half_molecule(mol, mol.inversion_partner)
@@ -159,7 +159,6 @@ def test_inversion_centres_one_per_origin_class() -> None:
 def test_molecule_from_a_crystal_structure_file_without_h(thpp: dict[str, Path]) -> None:
     """thpp.cif has no H atoms: connectivity and bond orders come from the geometry, H are implied."""
     from rdkit import Chem
-
     from xrdplug_plugins.phasers.direct_space.run import _molecule_from_crystal
 
     mol = _molecule_from_crystal(thpp["cif"], keep_geometry=False, seed=0)
