@@ -99,6 +99,25 @@ def to_molecule(mol: Chem.Mol, coords: np.ndarray, smiles: str = "", name: str =
     return out
 
 
+def torsion_samples(mol: Chem.Mol, molecule: Molecule, n: int = 30, seed: int = 0) -> np.ndarray | None:
+    """Torsion changes (relative to `molecule`'s geometry, radians) of `n` ETKDG + MMFF conformers: where
+    a search should look first, as powder programs use torsion statistics. None without torsions."""
+    if not molecule.torsions:
+        return None
+    work = Chem.Mol(mol)
+    work.RemoveAllConformers()
+    params = AllChem.ETKDGv3()
+    params.randomSeed = int(seed) + 104729
+    ids = list(AllChem.EmbedMultipleConfs(work, numConfs=int(n), params=params))
+    if not ids:
+        return None
+    if AllChem.MMFFHasAllMoleculeParams(work):
+        AllChem.MMFFOptimizeMoleculeConfs(work, maxIters=500)
+    base = molecule.torsion_angles()
+    rows = [molecule.torsion_angles(np.array(work.GetConformer(i).GetPositions())) - base for i in ids]
+    return (np.array(rows) + np.pi) % (2 * np.pi) - np.pi
+
+
 def _centrosymmetric_automorphisms(mol: Chem.Mol, limit: int = 5000) -> list[tuple[int, ...]]:
     """Graph automorphisms that an inversion could realise: stereocentres must pair R with S (meso)."""
     Chem.AssignStereochemistry(mol, cleanIt=True, force=True)
@@ -117,7 +136,9 @@ def molecule_from_smiles(smiles: str, seed: int = 0, name: str | None = None) ->
     """SMILES -> H atoms added -> ETKDG + MMFF geometry -> `Molecule` with its free torsions."""
     mol = parse_smiles(smiles)
     coords = embed(mol, seed=seed)
-    return to_molecule(mol, coords, smiles=smiles.strip(), name=name or smiles.strip())
+    out = to_molecule(mol, coords, smiles=smiles.strip(), name=name or smiles.strip())
+    out.torsion_samples = torsion_samples(mol, out, seed=seed)
+    return out
 
 
 def molecule_from_file(path: str | Path, keep_geometry: bool = False, seed: int = 0) -> Molecule:
@@ -269,7 +290,9 @@ def molecule_from_rdkit(mol: Chem.Mol, keep_geometry: bool = False, seed: int = 
         coords = np.array(mol.GetConformer().GetPositions(), dtype=np.float64)
     else:
         coords = embed(mol, seed=seed)
-    return to_molecule(mol, coords, smiles=smiles, name=name)
+    out = to_molecule(mol, coords, smiles=smiles, name=name)
+    out.torsion_samples = torsion_samples(mol, out, seed=seed)
+    return out
 
 
 def heavy_atom_count(smiles: str) -> int:

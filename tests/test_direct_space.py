@@ -192,3 +192,33 @@ def test_bad_molecule_input_gives_one_line_and_no_file(cli, thpp_2a_mtz, tmp_pat
     err = res.stderr.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("xrdplug: error:") and message in err[0], res.stderr[-800:]
     assert not list(tmp_path.iterdir())
+
+
+def test_ctrl_c_returns_the_best_solution_so_far(thpp_2a_mtz: Path, tmp_path: Path) -> None:
+    """SIGINT during the search: the best model so far is refined and returned, marked as interrupted."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    script = tmp_path / "run.py"
+    script.write_text(
+        "import sys, xrdplug\n"
+        "from xrdplug.sources import read_reflections\n"
+        f"f = read_reflections({str(thpp_2a_mtz)!r}).f_obs\n"
+        "def progress(fraction, message):\n"
+        "    print('SEARCHING', flush=True)\n"
+        "r = xrdplug.solve(f, phaser='direct-space', smiles='CCCCCCCCCC(=O)O', budget=300, seed=1,\n"
+        "                  progress=progress)\n"
+        "print('RESULT', r.figures['interrupted'], r.structure.scatterers().size(), r.figures['verdict'])\n"
+    )
+    # a molecule that does not fit thpp's data, so the search runs on until its budget
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "SEARCHING"  # the first round is done
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stderr[-1500:]
+    result = [line for line in stdout.splitlines() if line.startswith("RESULT")]
+    assert result and result[0].startswith("RESULT True 32 interrupted"), stdout[-500:]

@@ -33,6 +33,7 @@ class Molecule:
     smiles: str = ""
     name: str = "molecule"
     inversion_partner: np.ndarray | None = None  # atom permutation of a centrosymmetric form, if any
+    torsion_samples: np.ndarray | None = None  # (M, T) torsion changes (rad) that give low-energy conformers
 
     def __post_init__(self) -> None:
         self.coords = np.asarray(self.coords, dtype=np.float64).reshape(-1, 3)

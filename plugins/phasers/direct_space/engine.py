@@ -32,6 +32,7 @@ CONTACT_INTRA_HEAVY = 2.6  # atoms >= 4 bonds apart in the same molecule
 CONTACT_INTRA_H = 1.8
 U_HEAVY = 0.04  # A^2: a typical room/low-temperature organic U_iso; the overall B term absorbs the rest
 U_H_FACTOR = 1.3
+CONFORMER_START_FRACTION = 0.8  # starts whose torsions come from RDKit's low-energy conformers
 
 
 @dataclass
@@ -202,7 +203,8 @@ class Engine:
         if self.anchor is not None:  # the packing sees the whole molecule: the half and its inverted image
             polar = np.concatenate([polar, polar])
         limit = np.where(polar[:, None] & polar[None, :], CONTACT_POLAR, CONTACT_HEAVY)
-        self._inter_limit = torch.tensor(limit, dtype=self.dtype)
+        self._inter_limit_sq = torch.tensor(limit**2, dtype=self.dtype)
+        self._inter_half_inv = torch.tensor(0.5 / limit, dtype=self.dtype)
         d = self.data
         rot = np.asarray(d.rotations, dtype=float)  # type: ignore[attr-defined]
         tr = np.asarray(d.translations, dtype=float)  # type: ignore[attr-defined]
@@ -242,10 +244,11 @@ class Engine:
         # a mate that is the molecule itself is no contact
         same = (lattice - self._self_lattice[None, :, None, None, :]).abs().sum(-1) < 0.5
         self_image = self._self_op[None, :, None, None] & same
-        dist = torch.einsum("ij,tsabj->tsabi", self.orth, diff).norm(dim=-1)
-        overlap = torch.relu(self._inter_limit - dist)
-        overlap = torch.where(self_image, torch.zeros_like(overlap), overlap)
-        cost = (overlap * overlap).sum((1, 2, 3))
+        d2 = (diff @ self.orth.T).square().sum(-1)
+        # (limit^2 - d^2) / (2 limit) ~ limit - d near contact, without a square root to differentiate
+        overlap = torch.relu(self._inter_limit_sq - d2) * self._inter_half_inv
+        overlap = overlap.masked_fill(self_image, 0.0)
+        cost = overlap.square().sum((1, 2, 3))
         if len(self._intra_pairs):
             x = self.cartesian_local(params)
             dd = (x[:, self._intra_pairs[:, 0]] - x[:, self._intra_pairs[:, 1]]).norm(dim=-1)
@@ -264,6 +267,14 @@ class Engine:
             p[:, lay.t] = torch.rand(n, lay.n_trans, generator=gen, dtype=torch.float64)
         if lay.n_tors:
             p[:, lay.tors] = (torch.rand(n, lay.n_tors, generator=gen, dtype=torch.float64) * 2 - 1) * math.pi
+            samples = self.mol.torsion_samples
+            if samples is not None and len(samples) and samples.shape[1] == lay.n_tors:
+                # most starts from low-energy conformers (with 15 deg of noise); the rest stay uniform
+                pick = torch.randint(len(samples), (n,), generator=gen)
+                from_conf = torch.rand(n, generator=gen) < CONFORMER_START_FRACTION
+                guided = torch.tensor(samples, dtype=torch.float64)[pick]
+                guided = guided + torch.randn(n, lay.n_tors, generator=gen, dtype=torch.float64) * math.radians(15)
+                p[from_conf, lay.tors] = guided[from_conf]
         return p.to(self.dtype)
 
 
