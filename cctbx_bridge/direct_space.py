@@ -247,14 +247,16 @@ def molecules_in_structure(
     Atoms are bonded when closer than the sum of their covalent radii plus `tolerance` (cctbx's
     `add_covalent_pairs`); the minor part of a disorder (occupancy < `min_occupancy`, or the second of two
     sites closer than 0.8 A) is left out. Returns (elements, Cartesian coordinates, atom indices) per
-    molecule, largest first.
+    molecule, largest first (atom indices repeat for a molecule on a symmetry element).
     """
     occ = structure.scatterers().extract_occupancies().as_numpy_array()
     keep = occ >= min_occupancy - 1e-6
     sites = structure.sites_cart().as_numpy_array()
+    is_h = np.array([t in ("H", "D") for t in structure.scattering_types()])
     for i in range(len(sites)):  # equal-occupancy disorder: keep the first of two near-coincident sites
         if keep[i]:
             close = np.linalg.norm(sites[i + 1:] - sites[i], axis=1) < 0.8
+            close &= is_h[i + 1:] == is_h[i]  # a short X-ray X-H bond is no disorder
             keep[i + 1:][close] = False
     xs = structure.select(flex.bool(keep.tolist()))
     index = np.flatnonzero(keep)
@@ -265,25 +267,31 @@ def molecules_in_structure(
     uc = xs.unit_cell()
     frac = xs.sites_frac()
     n = xs.scatterers().size()
-    placed: dict[int, object] = {}
+    types = xs.scattering_types()
+    seen_atoms: set[int] = set()
     molecules = []
     for start in range(n):
-        if start in placed:
+        if start in seen_atoms:
             continue
-        placed[start] = sgtbx.rt_mx()
-        members = [start]
-        queue = [start]
+        # images (atom, operator) grown along bonds; an atom may appear twice when the molecule sits on
+        # a symmetry element (Z' = 1/2): both images are kept, as the whole molecule has both
+        images: list[tuple[int, object]] = [(start, sgtbx.rt_mx())]
+        coords = [np.array(uc.orthogonalize(frac[start]))]
+        queue = [0]
         while queue:
-            i = queue.pop()
-            op_i = placed[i]
+            k = queue.pop()
+            i, op_i = images[k]
             for j, ops in table[i].items():
-                if j in placed:
-                    continue
-                placed[j] = op_i.multiply(ops[0])  # type: ignore[attr-defined]
-                members.append(j)
-                queue.append(j)
-        coords = np.array([uc.orthogonalize(placed[j] * frac[j]) for j in members])  # type: ignore[operator]
-        elements = [xs.scatterers()[j].scattering_type for j in members]
-        molecules.append((elements, coords, [int(index[j]) for j in members]))
+                for op in ops:
+                    op_j = op_i.multiply(op)  # type: ignore[attr-defined]
+                    x = np.array(uc.orthogonalize(op_j * frac[j]))
+                    if min(np.linalg.norm(x - c) for c in coords) < 0.1:
+                        continue
+                    images.append((j, op_j))
+                    coords.append(x)
+                    queue.append(len(images) - 1)
+        seen_atoms.update(i for i, _ in images)
+        elements = [types[i] for i, _ in images]
+        molecules.append((elements, np.array(coords), [int(index[i]) for i, _ in images]))
     molecules.sort(key=lambda m: -len(m[0]))
     return molecules

@@ -184,13 +184,20 @@ def molecule_from_atoms(
 def _perceive_bonds(mol: Chem.Mol, where: object) -> Chem.Mol:
     has_h = any(a.GetAtomicNum() == 1 for a in mol.GetAtoms())
     if has_h:
-        trial = Chem.Mol(mol)
-        try:
-            rdDetermineBonds.DetermineBonds(trial, charge=0, allowChargedFragments=False)
-            if not any(a.GetFormalCharge() or a.GetNumRadicalElectrons() for a in trial.GetAtoms()):
+        # a neutral bonding pattern if there is one; else charges that balance (nitro groups, N-oxides,
+        # zwitterions); a lone charge or a radical means an H atom is missing from the file
+        for charged in (False, True):
+            trial = Chem.Mol(mol)
+            try:
+                rdDetermineBonds.DetermineBonds(trial, charge=0, allowChargedFragments=charged)
+            except Exception:
+                continue
+            atoms = list(trial.GetAtoms())
+            charged = [a for a in atoms if a.GetFormalCharge()]
+            # charges only on N and O (a charged S or C is a resonance form of hypervalent S: see below)
+            if sum(a.GetFormalCharge() for a in atoms) == 0 and not any(a.GetNumRadicalElectrons() for a in atoms) \
+                    and all(a.GetSymbol() in ("N", "O") for a in charged):
                 return trial
-        except Exception:  # an H atom missing, or an odd charge: orders from the geometry below
-            pass
     rdDetermineBonds.DetermineConnectivity(mol)
     _bond_orders_without_h(mol)  # also fills in H atoms a file left out
     return mol
@@ -237,6 +244,19 @@ def _bond_orders_without_h(mol: Chem.Mol) -> None:
         elif d in (1, 2) and any(short(i, j) for j in nbrs[i]) and not (sym[i] == "O" and d == 2):
             need[i] = 2 if d <= 2 and any(np.linalg.norm(pos[i] - pos[j]) < 1.2 for j in nbrs[i]) else 1
     rw = Chem.RWMol(mol)
+    for i in range(n):  # nitro groups (N+ =O, O-) and S=O: terminal O with a short bond to N or S
+        if sym[i] not in ("N", "S"):
+            continue
+        oxo = [j for j in nbrs[i] if sym[j] == "O" and len(nbrs[j]) == 1 and short(i, j)]
+        if sym[i] == "N" and len(nbrs[i]) == 3 and len(oxo) >= 2:
+            rw.GetBondBetweenAtoms(i, oxo[0]).SetBondType(Chem.BondType.DOUBLE)
+            rw.GetAtomWithIdx(i).SetFormalCharge(1)
+            rw.GetAtomWithIdx(oxo[1]).SetFormalCharge(-1)
+            need[i] = need[oxo[0]] = need[oxo[1]] = 0
+        elif sym[i] == "S":
+            for j in oxo:
+                rw.GetBondBetweenAtoms(i, j).SetBondType(Chem.BondType.DOUBLE)
+                need[j] = 0
     for b in rw.GetBonds():  # triple bonds: both ends linear or terminal and very short
         i, j = b.GetBeginAtomIdx(), b.GetEndAtomIdx()
         if need[i] == 2 and need[j] == 2 and np.linalg.norm(pos[i] - pos[j]) < 1.25:
@@ -261,7 +281,7 @@ def _bond_orders_without_h(mol: Chem.Mol) -> None:
             rw.GetAtomWithIdx(j).SetIsAromatic(True)
     out = rw.GetMol()
     for a in out.GetAtoms():
-        a.SetNoImplicit(False)
+        a.SetNoImplicit(a.GetFormalCharge() != 0)  # charged (nitro) atoms carry no implied H
         a.SetNumExplicitHs(0)
     try:
         Chem.SanitizeMol(out)

@@ -42,7 +42,7 @@ def load_cases(root: str | Path, limit: int | None = None) -> list[Case]:
     if index.exists():
         raw = json.loads(index.read_text())
         items = raw if isinstance(raw, list) else raw.get("cases", [])
-        meta = {str(m.get("name", m.get("folder", ""))): m for m in items}
+        meta = {str(m.get("id", m.get("folder", m.get("name", "")))): m for m in items}
     cases = []
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
         if not (folder / "structure.cif").exists():

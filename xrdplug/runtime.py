@@ -14,15 +14,19 @@ the import raises an ImportError that names the fix instead of letting the proce
 processes get the wheel's libstdc++ through LD_PRELOAD.
 
 RDKit and cctbx both use boost.python, and their converter registries meet in one process. Measured
-(RDKit 2026.09, cctbx-base 2025.11): with bare `rdkit` (rdBase) loaded, then cctbx, then
-`rdkit.Chem.AllChem`, RDKit's rdChemReactions fails with "No to_python (by-value) converter found for
-std::basic_string_view"; with `rdkit.Chem` loaded before cctbx every later order works. So the same import
-hook loads `rdkit.Chem` first whenever cctbx is imported after a partial RDKit.
+(RDKit 2026.09, cctbx-base 2025.11): with cctbx loaded first, RDKit works whatever is imported later. With
+some of RDKit loaded before cctbx, RDKit modules imported after cctbx break: importing AllChem fails ("No
+to_python (by-value) converter found for std::basic_string_view"), or calls fail ("Python argument types
+did not match C++ signature" from rdDetermineBonds). So when cctbx is first imported after part of RDKit,
+the import hook loads every RDKit module xrdplug uses (RDKIT_MODULES) before cctbx. A script that imports
+RDKit first and, after cctbx, an RDKit module outside that list may still meet the error: import cctbx
+(or xrdplug's bridges) first.
 """
 
 from __future__ import annotations
 
 import ctypes
+import importlib
 import importlib.abc
 import importlib.util
 import os
@@ -32,6 +36,10 @@ from pathlib import Path
 CCTBX_PACKAGES = frozenset({"cctbx", "iotbx", "smtbx", "scitbx", "mmtbx", "boost_adaptbx", "boost_python_meta_ext"})
 # modules seen to initialise the system libstdc++ in a way that breaks cctbx loaded afterwards
 NATIVE_MODULES = ("torch", "rdkit", "scipy.optimize", "scipy.spatial", "matplotlib.pyplot", "sklearn")
+# RDKit modules xrdplug uses: loaded together before cctbx when RDKit came first (see the module docstring)
+RDKIT_MODULES = ("rdkit.Chem", "rdkit.Chem.AllChem", "rdkit.Chem.rdDetermineBonds", "rdkit.Chem.rdMolDescriptors",
+                 "rdkit.Chem.EnumerateStereoisomers", "rdkit.Chem.rdMolTransforms", "rdkit.Chem.rdMolAlign",
+                 "rdkit.Chem.Descriptors", "rdkit.Chem.Lipinski", "rdkit.RDLogger")
 _state: dict[str, object] = {"preloaded": None, "guard": None, "probe": None}
 
 
@@ -125,8 +133,10 @@ class _CctbxImportGuard(importlib.abc.MetaPathFinder):
             sys.meta_path.insert(0, self)
             _state["guard"] = self
             raise ImportError(_advice(self.lib))
-        if "rdkit" in sys.modules and "rdkit.Chem" not in sys.modules:
-            import rdkit.Chem  # noqa: F401  (see the module docstring: RDKit's converters before cctbx's)
+        if "rdkit" in sys.modules:  # RDKit's modules all before cctbx (see the module docstring)
+            for module in RDKIT_MODULES:
+                if module not in sys.modules:
+                    importlib.import_module(module)
         return None
 
 
