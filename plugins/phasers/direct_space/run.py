@@ -20,8 +20,6 @@ import numpy as np
 from xrdplug.errors import XrdplugError
 from xrdplug.molecule import Molecule
 
-AGREE_CONFIDENT = 3
-
 
 @dataclass
 class Job:
@@ -86,7 +84,7 @@ def solve_direct_space(
     from .engine import Engine
     from .problem import check_formula, choose_z_prime, room, setups
     from .refine import refine
-    from .search import SearchOptions, search, stage_table
+    from .search import SearchOptions, next_minimum, search, stage_table
 
     if seed is None:
         seed = int.from_bytes(os.urandom(4), "little") % 100000
@@ -143,11 +141,8 @@ def solve_direct_space(
     job, res, opt = min(results, key=lambda r: r[1].best.cost + r[2].pack_weight * r[1].best.pack)
     eng = job.engine
     best = res.best
-    others = [c for c in res.candidates if c.cost > best.cost * (1 + opt.agree_tolerance) + 1e-4]
-    for j2, r2, _ in results:
-        if j2 is not job:
-            others.append(r2.best)
-    second = min((c.cost for c in others), default=None)
+    seconds = [next_minimum(res.candidates, opt)] + [r2.best.cost for j2, r2, _ in results if j2 is not job]
+    second = min((c for c in seconds if c is not None), default=None)
 
     # refine every non-H atom with restraints, then score with cctbx
     t1 = time.perf_counter()
@@ -170,7 +165,7 @@ def solve_direct_space(
     del torsions
     found_by = res.found_by
     separation = (second - best.cost) if second is not None else None
-    confident = found_by >= AGREE_CONFIDENT and (second is None or second > 1.5 * best.cost)
+    confident = found_by >= opt.agree and (second is None or second >= opt.separation * best.cost)
     verdict = (
         f"solution reached by {found_by} independent starts"
         + (f"; the next minimum is {second / max(best.cost, 1e-9):.1f}x worse" if second is not None else "")
