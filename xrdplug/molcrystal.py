@@ -281,7 +281,7 @@ def build_crystal(cs: Any, seed: int, params: MolParams, space_group: str | None
 
 def _pack_once(packer: packing.Packer, relaxer: packing.SoftRelaxer, x: np.ndarray, rng: np.random.Generator,
                site: np.ndarray | None, beta: float, flex: packing.Flexibility | None) -> packing.Packing | None:
-    start = packer.pack(x, rng, site=site, moves=0, beta=beta)
+    start = packer.pack(x, rng, site=site, moves=0, beta=beta, rounds=1)
     if start is None:
         return None
     fixed = site is not None

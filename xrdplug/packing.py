@@ -472,12 +472,12 @@ class SoftRelaxer:
     overlaps are then removed by the exact uniform expansion of `Packer`, so the result is clash-free.
     """
 
-    def __init__(self, packer: Packer, pressure: float = 1e-2, steps: int = 300, rebuild: int = 10,
+    def __init__(self, packer: Packer, pressure: float = 1e-2, steps: int = 300, rebuild_max: int = 50,
                  skin: float = 1.5, max_move: float = 0.1, squeeze: float = 0.7, release: float = 0.02) -> None:
         self.pk = packer
         self.pressure = pressure
         self.steps = steps
-        self.rebuild = rebuild
+        self.rebuild_max = rebuild_max
         self.skin = skin
         self.max_move = max_move
         self.squeeze = squeeze
@@ -576,6 +576,7 @@ class SoftRelaxer:
                 lever[t] = max(1.0, float(np.linalg.norm(r - np.outer(r @ u, u), axis=1).max()))
         dt, dt_max, alpha, n_pos = 0.05, 0.4, 0.1, 0
         nb = None
+        travel, built = 0.0, 0
         self._rp = np.einsum("kab,b->ka", pk.R - np.eye(3)[None], p)
         pressure = self.pressure
         for step in range(self.steps):
@@ -593,8 +594,10 @@ class SoftRelaxer:
                     self._rp = np.einsum("kab,b->ka", pk.R - np.eye(3)[None], p)
                 vel[:] = 0.0
                 nb = None
-            if step % self.rebuild == 0 or nb is None:
+            if nb is None or travel > self.skin / 2 or step - built >= self.rebuild_max:
+                # rebuild the pair list once two atoms may have closed in by a skin since the last one
                 nb = self._neighbours(cell, y, p, ops, radius + (1.0 if n_t else 0.0))
+                travel, built = 0.0, step
                 if nb is None:  # nothing in reach yet: plain compression
                     cell[:3] *= 0.9
                     continue
@@ -634,6 +637,9 @@ class SoftRelaxer:
             big = np.abs(move).max()
             if big > self.max_move:
                 move *= self.max_move / big
+            # how far an atom of molecule 0 or of a neighbour (at most ~2 cells away) can have moved
+            travel += 2.0 * float(np.abs(move[:4]).sum()) + float(np.sqrt(move[4:7] @ move[4:7])) + \
+                float(np.sqrt(move[7:10] @ move[7:10])) + float(np.abs(move[10:]).sum())
             cell[:3] = np.maximum(cell[:3] + move[:3], pk.min_edge)
             beta = cell[3] + np.degrees(move[3] / cell[2])
             cell[3] = float(np.clip(beta, *pk.beta_range))
