@@ -66,7 +66,7 @@ def test_operator_table_matches_cctbx() -> None:
 @pytest.mark.parametrize("sg", ["P 1 21/c 1", "C 1 2/c 1", "P 1 21 1"])
 def test_packing_has_no_clash_and_real_density(sg: str) -> None:
     cs = molecular.conformers(ANTHRACENE)
-    model = molcrystal.build_crystal(cs, 11, FAST, space_group=sg, z_prime=1.0)
+    model = molcrystal.build_crystal(cs, 11, molcrystal.MolParams(), space_group=sg, z_prime=1.0)
     assert model.space_group == sg and model.z_prime == 1.0
     assert _min_contact_ratio(model, cs) >= 1.0 - 1e-6  # every intermolecular pair at or beyond its limit
     # real organics: V / sum of Hofmann volumes ~0.9-1.05; a rigid molecule packs near that even with little effort
