@@ -17,7 +17,7 @@ from xrdplug.data import cases, generate, molecular, noise, shards
 from xrdplug.data import smiles as smiles_sets
 from xrdplug.errors import XrdplugError
 
-FAST = molcrystal.MolParams(relax_steps=120)
+FAST = molcrystal.MolParams(relax_steps=120, max_pack_ratio=1.6)
 NAPHTHALENE = "c1ccc2ccccc2c1"
 ASPIRIN = "CC(=O)Oc1ccccc1C(=O)O"
 ANTHRACENE = "c1ccc2cc3ccccc3cc2c1"
@@ -115,6 +115,8 @@ def test_sample_rebuilds_from_its_seed(tmp_path: Path) -> None:
     assert set(index) >= {"smiles", "z_prime", "n_heavy", "n_rotatable", "kind", "formula"}
     assert set(index["kind"]) == {"molecular"}
     raw = shards.load_sample(root, 2)
+    molecular._CACHE.clear()  # rebuild the conformers too, as a fresh process would
+    molcrystal._NONBONDED.clear()
     again = molecular.sample(raw["smiles"], raw["seed"], params)
     assert np.array_equal(again["hkl"], raw["hkl"])
     assert np.allclose(again["f"].astype(np.float16), raw["f"])
@@ -212,7 +214,7 @@ def test_smiles_splits_are_disjoint_and_benchmarks_use_test_molecules() -> None:
 def test_molecular_dataset_gives_noisy_inputs_and_exact_targets(tmp_path: Path) -> None:
     from xrdplug.data.dataset import ShardDataset, make_item
 
-    params = replace(FAST, max_edge=16.0)
+    params = replace(FAST, max_edge=16.0, max_pack_ratio=9.0)
     pool = tmp_path / "mols.smi"
     pool.write_text(f"{NAPHTHALENE}\n")
     root = tmp_path / "ds"

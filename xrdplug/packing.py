@@ -481,13 +481,6 @@ class SoftRelaxer:
         self.skin = skin
         self.max_move = max_move
         self.squeeze = squeeze
-        self.beta_pressure = 0.0
-        self.kicks = False
-        self.ramp = 0.0
-        self.kick_every = 100
-        self.kick_turn = 0.1
-        self.kick_shift = 0.01
-        self._krng = np.random.default_rng(0)
         self.release = release
 
     def _neighbours(self, cell: np.ndarray, y: np.ndarray, p: np.ndarray, ops: np.ndarray, radius: float):
@@ -540,8 +533,7 @@ class SoftRelaxer:
             np.dot(gd[:, 0] * cb + gd[:, 2] * sb, s[:, 2]) + self.pressure * cell[0] * cell[1] * sb,
             # no pressure on beta: shearing at fixed edges always shrinks V, so it would drive beta to a bound;
             # beta moves only where contacts push it (its start is drawn from a realistic distribution)
-            np.radians(1.0) * (np.dot(cell[2] * s[:, 2], -gd[:, 0] * sb + gd[:, 2] * cb)
-                               + self.beta_pressure * self.pressure * cell[0] * cell[1] * cell[2] * cb),
+            np.radians(1.0) * np.dot(cell[2] * s[:, 2], -gd[:, 0] * sb + gd[:, 2] * cb),
         ])
         if fixed:
             g_p = np.zeros(3)
@@ -582,18 +574,6 @@ class SoftRelaxer:
         for step in range(self.steps):
             if step == int(self.squeeze * self.steps):  # then let the overlaps out at almost no pressure
                 self.pressure, vel[:], dt, alpha, n_pos = pressure * self.release, 0.0, 0.05, 0.1, 0
-            elif step < self.squeeze * self.steps and self.ramp:
-                self.pressure = pressure * (self.ramp + (1 - self.ramp) * step / (self.squeeze * self.steps))
-            if self.kicks and step and step % self.kick_every == 0 and step < self.squeeze * self.steps - self.kick_every:
-                # a shake under pressure: the soft walls push the overlaps out, and the packing can leave a
-                # local minimum (annealing by kicks)
-                krng = self._krng
-                y = y @ small_rotation(krng, self.kick_turn).T
-                if not fixed:
-                    p = (p + krng.normal(0.0, self.kick_shift, 3)) % 1.0
-                    self._rp = np.einsum("kab,b->ka", pk.R - np.eye(3)[None], p)
-                vel[:] = 0.0
-                nb = None
             if nb is None or travel > self.skin / 2 or step - built >= self.rebuild_max:
                 # rebuild the pair list once two atoms may have closed in by a skin since the last one
                 nb = self._neighbours(cell, y, p, ops, radius + (1.0 if n_t else 0.0))
