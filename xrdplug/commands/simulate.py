@@ -97,7 +97,8 @@ def simulate(
     seed: int = typer.Option(0, help="Base seed; sample i uses a seed from (seed, i), stored with it."),
     workers: int = typer.Option(1, "--workers", "-j", help="Worker processes."),
     shard_size: int = typer.Option(500, help="Samples per shard file."),
-    split: str = typer.Option("90/5/5", help="train/val/test parts, by structure."),
+    split: str = typer.Option("90/5/5", help="train/val/test parts, by structure (molecular: by molecule; the "
+                              "shipped SMILES have a fixed 90/5/5)."),
     from_cif: Path = typer.Option(None, "--from-cif", help="Use every *.cif under this folder instead."),
     keep_hydrogens: bool = typer.Option(False, help="CIF mode: keep H atoms (default: dropped before |F|)."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
