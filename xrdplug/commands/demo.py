@@ -13,7 +13,8 @@ def demo(
     seed: Annotated[int, typer.Option("--seed", help="Random seed for charge flipping")] = 1,
 ) -> None:
     """Cut thpp's measured data (P21/n, 0.70 A) to 1.5 A, extend it with every trained model, phase each by
-    charge flipping, and compare with the published structure (thpp.cif); the full data for reference."""
+    charge flipping, solve the 1.5 A and 2.0 A data by direct-space search from thpp's SMILES, and compare
+    with the published structure (thpp.cif); the full data for reference."""
     from rich.console import Console
 
     from .. import solving
@@ -45,6 +46,11 @@ def demo(
             runs.append(solving.run_one(f"{d_low:g} A + {m}", ext, ref, **opts))
     with console.status("phasing the full data..."):
         runs.append(solving.run_one(f"full {f_full.d_min():.2f} A", f_full, ref, **opts))
+    for d_ds in (d_low, 2.0):
+        cut = f_full.resolution_filter(d_min=d_ds)
+        with console.status(f"direct-space search from thpp's SMILES at {d_ds:g} A..."):
+            runs.append(solving.run_one(f"{d_ds:g} A, direct space", cut, ref, phaser="direct-space",
+                                        smiles=solving.THPP_SMILES, seed=seed, budget=60))
     solving.print_report(console, runs, title="thpp")
     if not trained:
         console.print(
