@@ -45,9 +45,30 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
     )
 
 
+def console_script() -> Path:
+    """The `xrdplug` script pip installed beside this interpreter (what a user types)."""
+    script = Path(sys.executable).parent / "xrdplug"
+    assert script.is_file(), f"{script}: the console script is not installed (pip install -e .)"
+    return script
+
+
+def run_script(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+               timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run the installed `xrdplug` console script itself in a fresh process."""
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    return subprocess.run([str(console_script()), *map(str, args)], capture_output=True, text=True, cwd=cwd,
+                          env=full_env, timeout=timeout)
+
+
 @pytest.fixture
 def cli():
     return run_cli
+
+
+@pytest.fixture
+def script():
+    return run_script
 
 
 @pytest.fixture(scope="module")
