@@ -61,3 +61,20 @@ def test_torch_first_is_fine_with_the_preload_variable() -> None:
     res = subprocess.run([sys.executable, "-c", "import torch; import xrdplug; import cctbx_bridge; " + WORK],
                          capture_output=True, text=True, timeout=120, env=env)
     assert res.returncode == 0, res.stderr[-2000:]
+
+
+@pytest.mark.parametrize("first", ["torch", "rdkit", "matplotlib.pyplot"])
+def test_readme_snippet_with_a_library_imported_first_fails_clearly(first: str) -> None:
+    """Issue 11: `import torch; import xrdplug; from iotbx.reflection_file_reader import any_reflection_file`
+    died with signal 11 and no message. It must raise an ImportError that names the fix."""
+    res = _run(f"import {first}\nimport xrdplug\nfrom iotbx.reflection_file_reader import any_reflection_file\n")
+    assert res.returncode == 1, (res.returncode, res.stderr[-2000:])  # not -11 (segfault)
+    assert "ImportError" in res.stderr
+    assert "was imported before cctbx" in res.stderr and "import xrdplug" in res.stderr
+    assert "LD_PRELOAD" in res.stderr
+
+
+def test_readme_snippet_order_works_with_xrdplug_first() -> None:
+    res = _run("import xrdplug\nfrom iotbx.reflection_file_reader import any_reflection_file\n"
+               "import torch, rdkit, matplotlib.pyplot\nprint('ok')")
+    assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr[-2000:]
