@@ -113,13 +113,16 @@ def test_extend_cli_writes_mtz_with_flag_column(cli, thpp, tiny_checkpoint, tmp_
     assert "302 measured" in out_text and "1708 PREDICTED" in out_text
 
 
-def test_extend_cli_keeps_measured_beyond_d_min(cli, thpp, tiny_checkpoint, tmp_path: Path):
+def test_extend_cli_keeps_measured_beyond_d_min(thpp, tiny_checkpoint, tmp_path: Path, capsys):
+    from conftest import run_main
+
     from xrdplug.sources import read_reflections
 
     out = tmp_path / "full.mtz"
-    res = cli("extend", thpp["hkl"], "--model", "unet", "--checkpoint", tiny_checkpoint, "-o", out)
-    assert res.returncode == 0, res.stderr
-    assert "965 measured reflections beyond 0.8 A kept as measured" in " ".join(res.stdout.split())
+    code, stdout, err = run_main(["extend", thpp["hkl"], "-m", "unet", "--checkpoint", tiny_checkpoint, "-o", out],
+                                 capsys)
+    assert code == 0, err
+    assert "965 measured reflections beyond 0.8 A kept as measured" in " ".join(stdout.split())
     back = read_reflections(out)
     assert back.f_obs.size() - back.n_predicted == 2975
 
