@@ -84,6 +84,9 @@ class PhasingResult:
 
 @runtime_checkable
 class Phaser(Protocol):
+    """An ab initio phasing backend. Optional attribute `needs_atomic_resolution` (default True): False
+    tells `solve --model auto` not to extend the data first (e.g. a direct-space search)."""
+
     name: str
     description: str
 

@@ -9,9 +9,15 @@ cctbx's libomptbx otherwise replaces when cctbx loads first). `import xrdplug` d
 few milliseconds and imports none of those libraries.
 
 When something else came first, the damage may already be done and cannot be undone in this process.
-Then `import xrdplug` installs an import guard: the first import of a cctbx package is tried in a forked
-child (about 0.2 s); if the child crashes, the import raises an ImportError that names the fix instead
-of letting the process die. Worker processes get the wheel's libstdc++ through LD_PRELOAD.
+Then the first import of a cctbx package is tried in a forked child (about 0.2 s); if the child crashes,
+the import raises an ImportError that names the fix instead of letting the process die. Worker
+processes get the wheel's libstdc++ through LD_PRELOAD.
+
+RDKit and cctbx both use boost.python, and their converter registries meet in one process. Measured
+(RDKit 2026.09, cctbx-base 2025.11): with bare `rdkit` (rdBase) loaded, then cctbx, then
+`rdkit.Chem.AllChem`, RDKit's rdChemReactions fails with "No to_python (by-value) converter found for
+std::basic_string_view"; with `rdkit.Chem` loaded before cctbx every later order works. So the same import
+hook loads `rdkit.Chem` first whenever cctbx is imported after a partial RDKit.
 """
 
 from __future__ import annotations
@@ -63,8 +69,7 @@ def preload_cctbx_runtime() -> Path | None:
     if lib is None:
         return None
     foreign = [m for m in _mapped_libstdcxx() if Path(m).name != lib.name]
-    if foreign and not _cctbx_loaded():
-        _install_guard(lib)
+    _install_guard(lib, probe=bool(foreign) and not _cctbx_loaded())
     ctypes.CDLL(str(lib), mode=ctypes.RTLD_GLOBAL)
     _state["preloaded"] = lib
     return lib
@@ -104,23 +109,30 @@ def _probe_cctbx() -> bool:
 
 
 class _CctbxImportGuard(importlib.abc.MetaPathFinder):
-    """Turns the segfault of a doomed cctbx import into an ImportError with the fix (see module doc)."""
+    """Runs before the first cctbx import: completes a partial RDKit first, and (when another libstdc++
+    came first) turns the segfault of a doomed cctbx import into an ImportError with the fix."""
 
-    def __init__(self, lib: Path) -> None:
+    def __init__(self, lib: Path | None, probe: bool) -> None:
         self.lib = lib
+        self.probe = probe
 
     def find_spec(self, fullname: str, path: object = None, target: object = None) -> None:
         if fullname.partition(".")[0] not in CCTBX_PACKAGES or _cctbx_loaded():
             return None
-        if not _probe_cctbx():
+        sys.meta_path.remove(self)  # once, whatever happens below
+        _state["guard"] = None
+        if self.probe and not _probe_cctbx():
+            sys.meta_path.insert(0, self)
+            _state["guard"] = self
             raise ImportError(_advice(self.lib))
-        sys.meta_path.remove(self)  # cctbx loads fine here: stop guarding
+        if "rdkit" in sys.modules and "rdkit.Chem" not in sys.modules:
+            import rdkit.Chem  # noqa: F401  (see the module docstring: RDKit's converters before cctbx's)
         return None
 
 
-def _install_guard(lib: Path) -> None:
-    if _state["guard"] is None:
-        guard = _CctbxImportGuard(lib)
+def _install_guard(lib: Path | None, probe: bool) -> None:
+    if _state["guard"] is None and not _cctbx_loaded():
+        guard = _CctbxImportGuard(lib, probe)
         sys.meta_path.insert(0, guard)
         _state["guard"] = guard
 
@@ -129,7 +141,8 @@ def check_cctbx_loadable() -> None:
     """Raise a clear XrdplugError where loading cctbx now would crash this process."""
     from .errors import XrdplugError
 
-    if _cctbx_loaded() or _state["guard"] is None:
+    guard = _state["guard"]
+    if _cctbx_loaded() or guard is None or not guard.probe:  # type: ignore[attr-defined]
         return
     if not _probe_cctbx():
         raise XrdplugError(_advice(_cctbx_libstdcxx()))

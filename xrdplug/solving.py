@@ -405,6 +405,7 @@ def thpp_paths() -> dict[str, Path]:
 
 
 THPP_FORMULA = "C10H10F2N4"  # thpp.ins: UNIT 40 40 8 16, Z = 4
+THPP_SMILES = "N#Cc1c(F)c(F)nc2c1N(C)CCN2C"  # read off thpp.cif's bonds (see tests/test_direct_space.py)
 
 
 def thpp_data() -> tuple[miller.array, xray.structure]:

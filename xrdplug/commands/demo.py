@@ -13,24 +13,35 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def conclusion(runs: list[SolveRun], d_low: float) -> str:
-    """The demo's finding in one line: did extension help, in atoms found, against the data as given."""
+    """The demo's finding in one line: did extension help (atoms found against the data as given), and
+    what direct space and the full data found."""
 
     def found(r: SolveRun) -> str:
-        return f"{r.match.n_matched}/{r.match.n_reference}" if r.match is not None else "-"
+        text = f"{r.match.n_matched}/{r.match.n_reference}" if r.match is not None else "-"
+        return text + (" (solved)" if r.solved else "")
 
-    given, full, extended = runs[0], runs[-1], runs[1:-1]
-    base = given.match.n_matched if given.match is not None else 0
-    tail = f"; the full data: {found(full)}" + (" (solved)" if full.solved else " (not solved)")
-    if not extended:
-        return f"conclusion: no model extended the data; {found(given)} atoms found from {d_low:g} A as given{tail}"
-    counts = [r.match.n_matched for r in extended if r.match is not None]
-    n_ref = given.match.n_reference if given.match is not None else 0
-    lo, hi = (min(counts), max(counts)) if counts else (0, 0)
-    spread = f"{lo}/{n_ref}" if lo == hi else f"{lo}-{hi}/{n_ref}"
-    helped = any(r.solved and not given.solved for r in extended) or hi > base
-    verdict = "extension helped here" if helped else "extension did not help here"
-    return (f"conclusion: {verdict}: {found(given)} atoms found from the {d_low:g} A data as given, "
-            f"{spread} after extension ({len(extended)} models){tail}")
+    given = runs[0]
+    extended = [r for r in runs if " + " in r.label]
+    direct = [r for r in runs if r.label.endswith("direct space")]
+    full = [r for r in runs if r.label.startswith("full")]
+    if extended:
+        counts = [r.match.n_matched for r in extended if r.match is not None]
+        base = given.match.n_matched if given.match is not None else 0
+        n_ref = given.match.n_reference if given.match is not None else 0
+        lo, hi = (min(counts), max(counts)) if counts else (0, 0)
+        spread = f"{lo}/{n_ref}" if lo == hi else f"{lo}-{hi}/{n_ref}"
+        helped = any(r.solved and not given.solved for r in extended) or hi > base
+        head = (f"extension {'helped' if helped else 'did not help'} here: {found(given)} atoms found from the "
+                f"{d_low:g} A data as given, {spread} after extension ({len(extended)} models)")
+    else:
+        head = f"no model extended the data; {found(given)} atoms found from the {d_low:g} A data as given"
+    parts = [head]
+    if direct:
+        parts.append("direct space from the SMILES: " + ", ".join(
+            f"{found(r)} at {r.label.split(' A')[0]} A" for r in direct))
+    if full:
+        parts.append(f"the full {full[0].d_min:.2f} A data: {found(full[0])}")
+    return "conclusion: " + "; ".join(parts)
 
 
 def demo(
@@ -40,7 +51,8 @@ def demo(
     seed: Annotated[int, typer.Option("--seed", help="Random seed for charge flipping")] = 1,
 ) -> None:
     """Cut thpp's measured data (P21/n, 0.70 A) to 1.5 A, extend it with every trained model, phase each by
-    charge flipping, and compare with the published structure (thpp.cif); the full data for reference."""
+    charge flipping, solve the 1.5 A and 2.0 A data by direct-space search from thpp's SMILES, and compare
+    with the published structure (thpp.cif); the full data for reference."""
     from rich.console import Console
 
     from .. import solving
@@ -73,6 +85,11 @@ def demo(
             runs.append(solving.run_one(f"{d_low:g} A + {m}", ext, ref, **opts))
     with console.status("phasing the full data..."):
         runs.append(solving.run_one(f"full {f_full.d_min():.2f} A", f_full, ref, **opts))
+    for d_ds in (d_low, 2.0):
+        data_cut = f_full.resolution_filter(d_min=d_ds)
+        with console.status(f"direct-space search from thpp's SMILES at {d_ds:g} A..."):
+            runs.append(solving.run_one(f"{d_ds:g} A, direct space", data_cut, ref, phaser="direct-space",
+                                        smiles=solving.THPP_SMILES, seed=seed, budget=60))
     solving.print_report(console, runs, title="thpp", seed=seed)
     if not trained:
         console.print(

@@ -53,7 +53,20 @@ def solve(
     d_min: Annotated[float, typer.Option("--d-min", help="Resolution to extend to (A)")] = 0.8,
     cut: Cut = None,
     truncate: Annotated[float | None, hidden_alias("--truncate")] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="Random seed (charge flipping); makes a run repeatable")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Random seed; makes a run repeatable")] = None,
+    smiles: Annotated[
+        str | None, typer.Option("--smiles", help="The molecule, for --phaser direct-space (e.g. 'c1ccccc1O')")
+    ] = None,
+    molecule: Annotated[
+        Path | None,
+        typer.Option("--molecule", help="The molecule as a file (.mol .sdf .mol2 .pdb .xyz .cif .res), for direct-space"),
+    ] = None,
+    budget: Annotated[
+        float | None, typer.Option("--budget", help="Seconds of search allowed (direct-space; default 120)")
+    ] = None,
+    z_prime: Annotated[
+        str | None, typer.Option("--z-prime", help="Molecules per asymmetric unit: auto, 1 or 1/2 (direct-space)")
+    ] = None,
     timeout: Annotated[float | None, typer.Option("--timeout", help="Seconds allowed (shelxt)")] = None,
     checkpoint: Annotated[
         Path | None, typer.Option("--checkpoint", help="Weights for --model (default: the shipped ones)")
@@ -104,6 +117,10 @@ def solve(
         if chosen in ("auto", "none"):
             raise XrdplugError("--checkpoint needs --model NAME (the network the weights belong to)")
     measured = rd.measured_only()
+    phaser_obj = solving.get_phaser(phaser)
+    if chosen == "auto" and not getattr(phaser_obj, "needs_atomic_resolution", True):
+        chosen = "none"
+        notes.append(f"{phaser_obj.name} works at the data's own resolution: phased as measured")
     if chosen == "auto":
         if rd.n_predicted:
             chosen = "none"
@@ -119,9 +136,21 @@ def solve(
             )
         notes += to_phase.notes  # type: ignore[attr-defined]
         label = f"{data.name} + {chosen}"
-    with console.status(f"phasing with {phaser}..."):
+    if molecule is not None:
+        check_input(molecule)
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console,
+                  transient=True) as prog:
+        task = prog.add_task(f"phasing with {phaser}", total=1.0)
+
+        def show(fraction: float, message: str) -> None:
+            prog.update(task, completed=min(1.0, fraction), description=f"{phaser}: {message}")
+
         run = solving.run_one(
-            label, to_phase, ref_xs, phaser=phaser, formula=formula, seed=seed, timeout=timeout
+            label, to_phase, ref_xs, phaser=phaser, formula=formula, seed=seed, timeout=timeout,
+            smiles=smiles, molecule=str(molecule) if molecule else None, budget=budget, z_prime=z_prime,
+            progress=show,
         )
     run.notes = notes
     solving.print_report(console, [run], title=f"xrdplug solve {data.name}", seed=seed)
@@ -166,8 +195,27 @@ def bench_solve(
     n_atoms: Annotated[int, typer.Option("--atoms", help="Atoms per random structure")] = 20,
     plot: Annotated[Path | None, typer.Option("--plot", help="Write a bar chart (PNG) here")] = None,
     overwrite: Overwrite = False,
+    cases: Annotated[
+        Path | None,
+        typer.Option("--cases", help="A folder of benchmark cases (structure.cif, data.mtz, molecule.smi per "
+                     "folder, e.g. benchmarks/molecular/heldout): solve rates per phaser at --d-low"),
+    ] = None,
+    also: Annotated[
+        list[str] | None, typer.Option("--also", help="With --cases: more phasers to run on the same data")
+    ] = None,
+    resolutions: Annotated[
+        str | None, typer.Option("--resolutions", help="With --cases: comma-separated d_min values, e.g. 1.5,2.0")
+    ] = None,
+    results: Annotated[
+        Path | None, typer.Option("--results", help="With --cases: append records here (JSON lines); resumes")
+    ] = None,
+    budget: Annotated[float | None, typer.Option("--budget", help="With --cases: direct-space budget (s)")] = None,
 ) -> None:
-    """Solve rate and time for data cut to --d-low, extended by each model, and the true --d-high data."""
+    """Solve rate and time for data cut to --d-low, extended by each model, and the true --d-high data;
+    with --cases, solve rates of phasers on a fixed set of benchmark cases."""
+    if cases is not None:
+        bench_cases(cases, [phaser, *(also or [])], resolutions or f"{d_low:g}", results, seed, n, budget)
+        return
     from rich.console import Console
     from rich.progress import Progress
 
@@ -240,6 +288,57 @@ def bench_solve(
     if plot is not None:
         solving.bench_plot(rows, plot, title)
         console.print(f"wrote {plot}")
+
+
+def bench_cases(root: Path, phasers: list[str], resolutions: str, results: Path | None, seed: int, n: int,
+                budget: float | None) -> None:
+    """`bench solve --cases`: per phaser and resolution, the solve rate and CPU time, overall and by
+    rotatable bonds, Z' and space group."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from .. import case_bench, solving
+    from ..errors import XrdplugError
+
+    console = Console()
+    try:
+        ds = [float(x) for x in resolutions.split(",") if x.strip()]
+    except ValueError:
+        raise XrdplugError(f"--resolutions takes numbers like 1.5,2.0 (got {resolutions!r})") from None
+    for p in phasers:
+        solving.get_phaser(p)
+    import torch
+
+    torch.set_num_threads(1)  # figures per core
+    all_cases = case_bench.load_cases(root)
+    chosen = all_cases[:n] if n < len(all_cases) else all_cases
+    options = {"direct-space": {"budget": budget}} if budget else {}
+    total = len(chosen) * len(phasers) * len(ds)
+    with console.status(f"solving {total} (case, phaser, resolution) runs...") as status:
+        done = [0]
+
+        def tick(msg: str) -> None:
+            done[0] += 1
+            status.update(f"{done[0]}/{total} {msg}")
+
+        records = case_bench.run_benchmark(chosen, phasers, ds, results=results, seed=seed, options=options,
+                                           progress=tick)
+    keys = {
+        "all": lambda r: f"{r['phaser']} {r['d_min']:g} A",
+        "rotatable bonds": lambda r: f"{r['phaser']} {r['d_min']:g} A, {case_bench.rotatable_class(r.get('n_rotatable'))}",
+        "Z'": lambda r: f"{r['phaser']} {r['d_min']:g} A, Z'={r.get('z_prime')}",
+        "space group": lambda r: f"{r['phaser']} {r['d_min']:g} A, {r.get('space_group')}",
+    }
+    for title, key in keys.items():
+        t = Table(title=f"{root.name}: by {title}" if title != "all" else f"{root.name}: {len(chosen)} cases")
+        for c in ("group", "n", "solved", "rate", "median CPU s", "p90 CPU s", "errors"):
+            t.add_column(c, justify="left" if c == "group" else "right")
+        for row in case_bench.summarise(records, key):
+            t.add_row(row.group, str(row.n), str(row.solved), f"{100 * row.rate:.0f}%", f"{row.median_cpu:.1f}",
+                      f"{row.p90_cpu:.1f}", str(row.errors))
+        console.print(t)
+    console.print("solved: at least 80% of the non-H atoms within 0.5 A (emma, true space group); CPU seconds "
+                  "per structure on this process (one core when torch runs one thread)")
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:
