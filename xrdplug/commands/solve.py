@@ -7,21 +7,34 @@ from typing import Annotated
 
 import typer
 
-from ._options import Cell, Format, Ins, Labels, SpaceGroup, read_options
+from ._options import (
+    Cell,
+    Cut,
+    Device,
+    Format,
+    IgnoreAbsences,
+    Ins,
+    Labels,
+    Overwrite,
+    SpaceGroup,
+    cut_data,
+    either,
+    hidden_alias,
+    read_options,
+)
 
 
 def solve(
-    data: Annotated[Path, typer.Argument(help="Reflection file (MTZ, SHELX .hkl, CIF)")],
+    data: Annotated[Path, typer.Argument(help="Reflection file (MTZ, SHELX .hkl, CIF, XDS_ASCII)")],
     model: Annotated[
         str,
         typer.Option(
             "--model",
             "-m",
-            help="Model to extend the data with first, 'none' to phase the data "
-            "as given, 'auto' for the best trained model when the data stop "
-            "short of 1.2 A",
+            help="Model to extend the data with first; 'none' (default) phases the data as given, the choice "
+            "that measures best today; 'auto' extends only with a model whose weights record a solve-rate gain",
         ),
-    ] = "auto",
+    ] = "none",
     phaser: Annotated[str, typer.Option("--phaser", "-p", help="Phaser plugin")] = "charge-flipping",
     formula: Annotated[
         str | None, typer.Option("--formula", help="Content of the asymmetric unit, e.g. C10H12N2O")
@@ -38,10 +51,9 @@ def solve(
         ),
     ] = None,
     d_min: Annotated[float, typer.Option("--d-min", help="Resolution to extend to (A)")] = 0.8,
-    truncate: Annotated[
-        float | None, typer.Option("--truncate", help="Cut the data to this resolution (A) first")
-    ] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="Random seed (reproducible runs)")] = None,
+    cut: Cut = None,
+    truncate: Annotated[float | None, hidden_alias("--truncate")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Random seed; makes a run repeatable")] = None,
     smiles: Annotated[
         str | None, typer.Option("--smiles", help="The molecule, for --phaser direct-space (e.g. 'c1ccccc1O')")
     ] = None,
@@ -59,11 +71,14 @@ def solve(
     checkpoint: Annotated[
         Path | None, typer.Option("--checkpoint", help="Weights for --model (default: the shipped ones)")
     ] = None,
+    device: Device = "auto",
     fmt: Format = None,
     ins: Ins = None,
     cell: Cell = None,
     space_group: SpaceGroup = None,
     labels: Labels = None,
+    ignore_absences: IgnoreAbsences = False,
+    overwrite: Overwrite = False,
 ) -> None:
     """Extend the data with a model (or not), phase it, write .res and .cif, and print a report."""
     from rich.console import Console
@@ -74,6 +89,7 @@ def solve(
     from ..sources import read_reflections
 
     console = Console()
+    cut = either(cut, truncate, "--cut", "--truncate")
     check_input(data)
     ref_xs = solving.read_reference(check_input(reference)) if reference is not None else None
     if phaser:
@@ -87,48 +103,38 @@ def solve(
         out_res = out_res.with_suffix(".res")
     out_cif = out_res.with_suffix(".cif")
     inputs = [p for p in (data, reference, ins) if p is not None]
-    check_output(out_res, inputs)
-    check_output(out_cif, inputs)
+    check_output(out_res, inputs, overwrite=overwrite)
+    check_output(out_cif, inputs, overwrite=overwrite)
 
-    rd = read_reflections(data, fmt=fmt, **read_options(ins, cell, space_group, labels))
-    f_obs = rd.f_obs
+    rd = read_reflections(data, fmt=fmt, **read_options(ins, cell, space_group, labels, ignore_absences))
     notes = list(rd.notes)
-    if truncate is not None:
-        if truncate <= f_obs.d_min():
-            raise XrdplugError(
-                f"--truncate {truncate} A is beyond the data's own limit ({f_obs.d_min():.2f} A)"
-            )
-        f_obs = f_obs.resolution_filter(d_min=truncate)
-        notes.append(f"data cut to {truncate:g} A ({f_obs.size()} reflections)")
+    rd, cut_notes = cut_data(rd, cut)
+    notes += cut_notes
     label = data.name
     chosen = model.strip().lower()
     if checkpoint is not None:
         check_input(checkpoint)
         if chosen in ("auto", "none"):
             raise XrdplugError("--checkpoint needs --model NAME (the network the weights belong to)")
+    measured = rd.measured_only()
     phaser_obj = solving.get_phaser(phaser)
     if chosen == "auto" and not getattr(phaser_obj, "needs_atomic_resolution", True):
         chosen = "none"
         notes.append(f"{phaser_obj.name} works at the data's own resolution: phased as measured")
     if chosen == "auto":
-        trained = solving.models_with_weights()
-        if f_obs.d_min() <= 1.2:
+        if rd.n_predicted:
             chosen = "none"
-            notes.append(f"data reach {f_obs.d_min():.2f} A: phased as given (no extension needed)")
-        elif trained:
-            chosen = trained[0]
-            notes.append(f"data stop at {f_obs.d_min():.2f} A: extended by '{chosen}' (best trained model)")
+            notes.append(f"the data were extended before ({rd.n_predicted} predicted): phased as given")
         else:
-            chosen = "none"
-            notes.append(
-                f"data stop at {f_obs.d_min():.2f} A and no model has trained weights: phased as "
-                "given (train one with `xrdplug train`, see `xrdplug plugins`)"
-            )
+            chosen, why = solving.auto_model(float(measured.d_min()))
+            notes.append(f"--model auto: {why}")
+    to_phase: object = rd
     if chosen != "none":
         with console.status(f"extending to {d_min:g} A with {chosen}..."):
-            f_obs = solving.extend_data(
-                f_obs, chosen, d_min=d_min, checkpoint=str(checkpoint) if checkpoint else None
+            to_phase = solving.extend_data(
+                rd, chosen, d_min=d_min, checkpoint=str(checkpoint) if checkpoint else None, device=device
             )
+        notes += to_phase.notes  # type: ignore[attr-defined]
         label = f"{data.name} + {chosen}"
     if molecule is not None:
         check_input(molecule)
@@ -142,12 +148,12 @@ def solve(
             prog.update(task, completed=min(1.0, fraction), description=f"{phaser}: {message}")
 
         run = solving.run_one(
-            label, f_obs, ref_xs, phaser=phaser, formula=formula, seed=seed, timeout=timeout,
+            label, to_phase, ref_xs, phaser=phaser, formula=formula, seed=seed, timeout=timeout,
             smiles=smiles, molecule=str(molecule) if molecule else None, budget=budget, z_prime=z_prime,
             progress=show,
         )
     run.notes = notes
-    solving.print_report(console, [run], title=f"xrdplug solve {data.name}")
+    solving.print_report(console, [run], title=f"xrdplug solve {data.name}", seed=seed)
     if run.result is None:
         raise XrdplugError(run.error or "phasing failed")
     xs = run.result.structure
@@ -156,18 +162,15 @@ def solve(
     from cctbx_bridge.structures import write_cif, write_res
 
     title = f"{data.name} solved by xrdplug {phaser}" + (
-        f" after {chosen} extension" if chosen != "none" else ""
+        f" after {chosen} extension ({run.n_predicted} reflections predicted)" if chosen != "none" else ""
     )
-    write_res(xs, out_res, title=title, inputs=tuple(inputs))
+    if chosen == "none" and run.n_predicted:
+        title += f" ({run.n_predicted} reflections predicted)"
+    write_res(xs, out_res, title=title, inputs=tuple(inputs))  # --overwrite was checked above
     write_cif(xs, out_cif, data_name=out_res.stem, inputs=tuple(inputs))
     console.print(f"wrote {out_res} and {out_cif} ({xs.scatterers().size()} atoms)")
     if run.match is not None:
-        m = run.match
-        console.print(
-            f"matched {m.n_matched}/{m.n_reference} atoms ({100 * m.fraction:.0f}%) within "
-            f"{m.tolerance:g} A, rms {m.rms if m.rms is None else round(m.rms, 3)} A: "
-            + ("solved" if run.solved else "not solved")
-        )
+        console.print(solving.match_line(run))
 
 
 def bench_solve(
@@ -180,14 +183,18 @@ def bench_solve(
     split: Annotated[str, typer.Option("--split", help="Split of --data")] = "test",
     n: Annotated[int, typer.Option("--n", help="Number of structures")] = 20,
     models: Annotated[
-        str, typer.Option("--models", help="Comma-separated models, 'all' (those with weights) or 'none'")
-    ] = "all",
+        list[str] | None,
+        typer.Option("--model", "-m", help="Model to extend with; repeatable; 'all' (those with weights, the "
+                     "default) or 'none'"),
+    ] = None,
+    models_old: Annotated[str | None, hidden_alias("--models", "comma-separated models (old name of -m)")] = None,
     d_low: Annotated[float, typer.Option("--d-low", help="Resolution of the 'measured' data (A)")] = 1.5,
     d_high: Annotated[float, typer.Option("--d-high", help="True / target resolution (A)")] = 0.8,
     phaser: Annotated[str, typer.Option("--phaser", "-p")] = "charge-flipping",
     seed: Annotated[int, typer.Option("--seed")] = 0,
     n_atoms: Annotated[int, typer.Option("--atoms", help="Atoms per random structure")] = 20,
     plot: Annotated[Path | None, typer.Option("--plot", help="Write a bar chart (PNG) here")] = None,
+    overwrite: Overwrite = False,
     cases: Annotated[
         Path | None,
         typer.Option("--cases", help="A folder of benchmark cases (structure.cif, data.mtz, molecule.smi per "
@@ -222,20 +229,26 @@ def bench_solve(
     if not d_high < d_low:
         raise XrdplugError("--d-high must be finer (smaller) than --d-low")
     if plot is not None:
-        check_output(plot)
+        check_output(plot, overwrite=overwrite)
     solving.get_phaser(phaser)
     trained = solving.models_with_weights()
-    if models.strip().lower() == "all":
+    names = [part.strip() for m in (models or []) for part in m.split(",") if part.strip()]
+    if models_old is not None:
+        if names:
+            raise XrdplugError("--models is the old name of --model/-m; give only -m")
+        names = [m.strip() for m in models_old.split(",") if m.strip()]
+    names = names or ["all"]
+    if names == ["all"]:
         chosen = trained
         if not chosen:
             console.print(
                 "[yellow]note:[/yellow] no model has trained weights: the extended rows are skipped "
                 "(train with `xrdplug train`, see `xrdplug plugins`)"
             )
-    elif models.strip().lower() == "none":
+    elif [m.lower() for m in names] == ["none"]:
         chosen = []
     else:
-        chosen = [m.strip() for m in models.split(",") if m.strip()]
+        chosen = names
         from ..plugin_manager import canonical, registry
 
         for m in chosen:
