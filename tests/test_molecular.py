@@ -181,7 +181,8 @@ def test_cases_round_trip_through_cctbx(tmp_path: Path) -> None:
         assert "H" in list(xs.scattering_types())
         data = read_mtz(folder / "data.mtz")
         f_obs = data.f_obs
-        assert data.measured == "amplitudes" and f_obs.sigmas() is not None
+        # the file holds I, SIGI and F, SIGF: the reader takes the intensities (French-Wilson once)
+        assert data.measured == "intensities" and f_obs.is_xray_amplitude_array() and f_obs.sigmas() is not None
         assert f_obs.d_min() >= 0.8 - 1e-3 and f_obs.size() == row["n_observed"]
         f_calc = f_obs.structure_factors_from_scatterers(xs, algorithm="direct").f_calc().amplitudes()
         fo, fc = f_obs.common_sets(f_calc)

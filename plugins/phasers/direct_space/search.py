@@ -50,6 +50,9 @@ class SearchOptions:
     pack_weight: float = 0.2
     learning_rate: float = 0.5
     max_rounds: int = 1000
+    polish_parents: int = 4  # after each round, the best distinct minima so far ...
+    polish_children: int = 12  # ... each give this many variants (torsions re-drawn, small turns and shifts)
+    polish_keep: int = 8  # variants carried to the full resolution
 
 
 @dataclass
@@ -58,6 +61,7 @@ class Candidate:
     cost: float  # final-stage fit cost (1 - corr(I)) on all reflections
     pack: float
     round: int
+    root: int = -1  # the random start it descends from (variants keep their parent's)
 
 
 @dataclass
@@ -142,8 +146,12 @@ def search(engine: Engine, options: SearchOptions | None = None, progress: Progr
                     p = p[torch.argsort(score)[: st.keep]]
                 p, fit, pack = descend(engine, p, keep, st.steps, opt.pack_weight, opt.learning_rate)
             for i in range(p.shape[0]):
-                finals.append(Candidate(p[i].numpy().copy(), float(fit[i]), float(pack[i]), rounds))
+                finals.append(Candidate(p[i].numpy().copy(), float(fit[i]), float(pack[i]), rounds,
+                                        root=starts - opt.starts_per_round + i))
             finals.sort(key=lambda c: c.cost + opt.pack_weight * c.pack)
+            if opt.polish_parents and opt.polish_children:
+                finals.extend(_polish(engine, finals, opt, keeps, gen, rounds))
+                finals.sort(key=lambda c: c.cost + opt.pack_weight * c.pack)
             best = finals[0]
             found = _agreeing(finals, opt)
             second = next_minimum(finals, opt)
@@ -165,6 +173,57 @@ def search(engine: Engine, options: SearchOptions | None = None, progress: Progr
     )
 
 
+def _polish(engine: Engine, finals: list[Candidate], opt: SearchOptions, keeps: list[torch.Tensor | None],
+            gen: torch.Generator, round_: int) -> list[Candidate]:
+    """Variants of the best distinct minima: one or two torsions re-drawn (from low-energy conformers where
+    known), the orientation turned by up to ~8 deg and the position moved by ~0.25 A, then descended on the
+    medium and the full data. A flexible molecule's false minima are mostly the right place and turn with a
+    wrong torsion or two; a variant fixes that far sooner than a new random start finds it."""
+    parents: list[Candidate] = []
+    for c in finals:
+        if all(abs(c.cost - q.cost) > opt.agree_tolerance * q.cost + 1e-4 for q in parents):
+            parents.append(c)
+        if len(parents) == opt.polish_parents:
+            break
+    lay = engine.layout
+    n = opt.polish_children
+    base = torch.tensor(np.array([c.params for c in parents]), dtype=engine.dtype).repeat_interleave(n, 0)
+    roots = [c.root for c in parents for _ in range(n)]
+    m = base.shape[0]
+    p = base.clone()
+    # a small random turn: compose the quaternion with one close to identity
+    axis = torch.randn(m, 3, generator=gen, dtype=torch.float64)
+    axis = axis / axis.norm(dim=1, keepdim=True)
+    half = (torch.rand(m, generator=gen, dtype=torch.float64) * math.radians(8) / 2)[:, None]
+    dq = torch.cat([torch.cos(half), torch.sin(half) * axis], dim=1).to(engine.dtype)
+    p[:, lay.q] = _quat_mul(dq, p[:, lay.q])
+    if lay.n_trans:
+        lengths = (engine.orth @ engine.trans_basis).norm(dim=0)
+        p[:, lay.t] += torch.randn(m, lay.n_trans, generator=gen, dtype=torch.float64).to(engine.dtype) * 0.25 / lengths
+    if lay.n_tors:
+        fresh = engine.random_params(m, gen)[:, lay.tors]
+        for i in range(m):
+            k = 1 + int(torch.rand(1, generator=gen) < 0.4)
+            which = torch.randperm(lay.n_tors, generator=gen)[:k]
+            p[i, lay.tors.start + which] = fresh[i, which]
+    mid, full = opt.stages[-2] if len(opt.stages) > 1 else opt.stages[-1], opt.stages[-1]
+    keep_mid, keep_full = keeps[-2] if len(keeps) > 1 else keeps[-1], keeps[-1]
+    p, fit, pack = descend(engine, p, keep_mid, max(20, mid.steps // 2), opt.pack_weight, opt.learning_rate * 0.5)
+    order = torch.argsort(fit + opt.pack_weight * pack)[: opt.polish_keep]
+    p = p[order]
+    roots = [roots[int(i)] for i in order]
+    p, fit, pack = descend(engine, p, keep_full, max(20, full.steps // 2), opt.pack_weight, opt.learning_rate * 0.5)
+    return [Candidate(p[i].numpy().copy(), float(fit[i]), float(pack[i]), round_, root=roots[i])
+            for i in range(p.shape[0])]
+
+
+def _quat_mul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    aw, ax, ay, az = a.unbind(-1)
+    bw, bx, by, bz = b.unbind(-1)
+    return torch.stack([aw * bw - ax * bx - ay * by - az * bz, aw * bx + ax * bw + ay * bz - az * by,
+                        aw * by - ax * bz + ay * bw + az * bx, aw * bz + ax * by - ay * bx + az * bw], dim=-1)
+
+
 def next_minimum(finals: list[Candidate], opt: SearchOptions) -> float | None:
     """Cost of the best final candidate that is not the best minimum (None if all reached it)."""
     if not finals:
@@ -174,12 +233,13 @@ def next_minimum(finals: list[Candidate], opt: SearchOptions) -> float | None:
 
 
 def _agreeing(finals: list[Candidate], opt: SearchOptions) -> int:
-    """Independent starts whose final cost lies within the tolerance of the best (one per start)."""
+    """Independent random starts (variants count with their parent's start) whose final cost lies within
+    the tolerance of the best."""
     if not finals:
         return 0
     best = finals[0].cost
     limit = best * (1 + opt.agree_tolerance) + 1e-4
-    return sum(1 for c in finals if c.cost <= limit and c.pack <= max(0.05, 2 * finals[0].pack))
+    return len({c.root for c in finals if c.cost <= limit and c.pack <= max(0.05, 2 * finals[0].pack)})
 
 
 def stage_table(engine: Engine, options: SearchOptions) -> list[tuple[float, int]]:
