@@ -40,6 +40,9 @@ class SearchData:
     space_group: str
     cell: tuple[float, float, float, float, float, float]
     order_z: int
+    all_rotations: np.ndarray | None = None  # (Z, 3, 3) every operator of the group (centring included)
+    all_translations: np.ndarray | None = None  # (Z, 3)
+    origin_shifts: np.ndarray | None = None  # (M, 3) discrete permissible origin shifts (0 included)
 
     @property
     def d(self) -> np.ndarray:
@@ -51,7 +54,8 @@ class SearchData:
         return SearchData(
             self.hkl[keep], self.f_obs[keep], sig, self.s2[keep], self.rotations, self.translations,
             self.real_sum, self.multiplier, self.fractionalisation, self.orthogonalisation, self.free_origin,
-            self.space_group, self.cell, self.order_z,
+            self.space_group, self.cell, self.order_z, self.all_rotations, self.all_translations,
+            self.origin_shifts,
         )
 
 
@@ -69,6 +73,18 @@ def reduced_operators(sg: sgtbx.space_group) -> tuple[np.ndarray, np.ndarray, bo
     tr = np.array([np.array(op.t().as_double()) for op in ops])
     multiplier = float(sg.n_ltr()) * (2.0 if real else 1.0)
     return rot, tr, real, multiplier
+
+
+def origin_shifts(sg: sgtbx.space_group) -> np.ndarray:
+    """The discrete permissible origin shifts (structure seminvariant steps, e.g. 1/2 along each axis of
+    P2_1/c): shifting a solution by one of them gives the same crystal."""
+    steps = [np.array(v.v, dtype=float) / v.m for v in sgtbx.structure_seminvariants(sg).vectors_and_moduli()
+             if v.m > 0]
+    shifts = [np.zeros(3)]
+    for step in steps:
+        n = int(round(1 / max(np.abs(step).max(), 1e-9)))
+        shifts = [s + k * step for s in shifts for k in range(n)]
+    return np.array(shifts) % 1.0
 
 
 def free_origin_directions(sg: sgtbx.space_group) -> np.ndarray:
@@ -117,6 +133,9 @@ def search_data(f_obs: miller.array) -> SearchData:
         fractionalisation=np.array(uc.fractionalization_matrix()).reshape(3, 3),
         orthogonalisation=np.array(uc.orthogonalization_matrix()).reshape(3, 3),
         free_origin=free_origin_directions(sg),
+        all_rotations=np.array([np.array(op.r().as_double()).reshape(3, 3) for op in sg.all_ops()]),
+        all_translations=np.array([np.array(op.t().as_double()) for op in sg.all_ops()]),
+        origin_shifts=origin_shifts(sg),
         space_group=str(f.space_group_info()),
         cell=tuple(float(x) for x in uc.parameters()),  # type: ignore[arg-type]
         order_z=int(sg.order_z()),
@@ -211,11 +230,7 @@ def inversion_centres(space_group: str) -> list[tuple[float, float, float]]:
         pos = table.position(i)
         if pos.point_group_type() == "-1":
             centres.append(np.array(pos.special_op().t().as_double()) % 1.0)
-    steps = [np.array(v.v, dtype=float) / v.m for v in sgtbx.structure_seminvariants(sg).vectors_and_moduli()
-             if v.m > 0]
-    shifts = [np.zeros(3)]
-    for step in steps:
-        shifts = [s + k * step for s in shifts for k in range(int(round(1 / max(np.abs(step).max(), 1e-9))))]
+    shifts = list(origin_shifts(sg))
     ops = [(np.array(op.r().as_double()).reshape(3, 3), np.array(op.t().as_double())) for op in sg.all_ops()]
 
     def same(a: np.ndarray, b: np.ndarray) -> bool:

@@ -76,12 +76,9 @@ RDKIT_WORK = (
 @pytest.mark.parametrize(
     "prelude",
     [
-        "import xrdplug; import rdkit",
         "import xrdplug; import rdkit.Chem; import cctbx.xray",
         "import xrdplug; from rdkit import RDLogger; import cctbx.xray; import iotbx.cif",
-        "import xrdplug; import cctbx.xray; import rdkit",
         "import xrdplug; import torch; import rdkit.Chem; import cctbx_bridge",
-        "import xrdplug; import rdkit_bridge.molecules; import cctbx_bridge.structures",
     ],
 )
 def test_rdkit_and_cctbx_work_in_every_order_after_import_xrdplug(prelude: str) -> None:

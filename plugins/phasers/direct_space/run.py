@@ -84,7 +84,7 @@ def solve_direct_space(
     from .engine import Engine
     from .problem import check_formula, choose_z_prime, room, setups
     from .refine import refine
-    from .search import SearchOptions, next_minimum, search, stage_table
+    from .search import SearchOptions, search, stage_table
 
     if seed is None:
         seed = int.from_bytes(os.urandom(4), "little") % 100000
@@ -141,7 +141,7 @@ def solve_direct_space(
     job, res, opt = min(results, key=lambda r: r[1].best.cost + r[2].pack_weight * r[1].best.pack)
     eng = job.engine
     best = res.best
-    seconds = [next_minimum(res.candidates, opt)] + [r2.best.cost for j2, r2, _ in results if j2 is not job]
+    seconds = [res.second] + [r2.best.cost for j2, r2, _ in results if j2 is not job]
     second = min((c for c in seconds if c is not None), default=None)
 
     # refine every non-H atom with restraints, then score with cctbx
