@@ -122,7 +122,7 @@ def test_restarts_when_no_transition():
     xs = structures.random_structure(seed=5, n_atoms=10)
     out = phasing.charge_flip(structures.amplitudes(xs, 2.0), seed=0, max_attempts=3, max_iterations=30)
     assert out.figures["phase_transition"] is False and out.figures["attempts"] == 3
-    assert "attempt 3:" in out.log
+    assert "attempt 3 (seed 2):" in out.log
 
 
 def test_too_few_reflections(thpp_f):

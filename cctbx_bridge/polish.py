@@ -1,0 +1,241 @@
+"""A phased map -> a refined atomic model: peaks -> atoms, least squares, completion, elements.
+
+`build_model(f_obs, f_calc, n_atoms, composition)` takes the amplitudes and the phases from charge flipping
+(in the true space group), places the `n_atoms` strongest peaks of the F_obs map as atoms, refines their
+positions and isotropic U against the data (cctbx.xray.minimization: L-BFGS on the amplitude least-squares
+residual with a free scale), then recycles: a new F_obs map with the model's phases, its peaks, refinement
+again, kept while R1 improves. The elements of a formula go heaviest first onto the highest peaks of the
+final map, and a last refinement follows.
+
+Why: peak positions of the flipped map are off by ~0.1 A (thpp: 0.09 A rms); a few least-squares cycles
+bring them to the ~0.01-0.02 A a crystallographer expects, and the recycled map picks up atoms the
+flipped map missed. The R1 of the refined model against the data is also the figure of merit that tells
+a solution (R1 ~0.1-0.2 for a complete light-atom model without H) from a guess (~0.45-0.6).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import libtbx
+import scitbx.lbfgs
+from cctbx import maptbx, miller, xray
+from cctbx.array_family import flex
+from cctbx.eltbx import tiny_pse
+
+U_START = 0.025  # A^2, the U_iso atoms start from
+U_MIN, U_MAX = 0.002, 0.25  # A^2: refined U_iso are kept inside (U_MAX: a peak that is not an atom)
+MIN_DISTANCE = 1.0  # A between placed atoms (no bond between non-H atoms is shorter)
+
+
+@dataclass
+class Model:
+    structure: xray.structure
+    r1: float  # against the data, one free scale, all reflections
+    macro_cycles: int = 0
+
+
+def _atomic_number(el: str) -> int:
+    return tiny_pse.table(el).atomic_number()
+
+
+def r1_factor(xs: xray.structure, f_obs: miller.array) -> float:
+    """R1 = sum |F_obs - k F_calc| / sum F_obs, with the least-squares scale k."""
+    if xs.scatterers().size() == 0:
+        return 1.0
+    f_calc = f_obs.structure_factors_from_scatterers(xs, algorithm=_algorithm(f_obs)).f_calc()
+    return float(f_obs.r1_factor(f_calc.amplitudes(), scale_factor=libtbx.Auto, assume_index_matching=True))
+
+
+def _algorithm(f_obs: miller.array) -> str:
+    # direct summation is exact and, for a few hundred reflections, faster than setting up an FFT
+    return "direct" if f_obs.size() < 1500 else "fft"
+
+
+def map_peaks(
+    coefficients: miller.array, n: int, min_distance: float = MIN_DISTANCE
+) -> tuple[list[tuple[float, float, float]], list[float]]:
+    """The `n` highest peaks (sites, sigma-scaled heights) of the map of `coefficients`, with the
+    space group's symmetry (peaks closer than `min_distance` to a higher one are dropped)."""
+    fft_map = coefficients.fft_map(resolution_factor=1 / 3, symmetry_flags=maptbx.use_space_group_symmetry)
+    fft_map.apply_sigma_scaling()
+    params = maptbx.peak_search_parameters(
+        peak_search_level=3,
+        interpolate=True,
+        min_distance_sym_equiv=min_distance,
+        min_cross_distance=min_distance,
+        max_clusters=int(n * 2 + 10),
+    )
+    peaks = fft_map.peak_search(params, verify_symmetry=False).all(max_clusters=int(n * 2 + 10))
+    sites, heights = list(peaks.sites())[:n], list(peaks.heights())[:n]
+    return sites, heights
+
+
+def atoms_at(
+    f_obs: miller.array, sites: list[tuple[float, float, float]], elements: list[str] | None = None
+) -> xray.structure:
+    """Isotropic atoms (all C unless `elements`) at `sites`, in f_obs's symmetry."""
+    xs = xray.structure(crystal_symmetry=f_obs.crystal_symmetry())
+    scatterers = flex.xray_scatterer()
+    counts: dict[str, int] = {}
+    for i, site in enumerate(sites):
+        el = elements[i] if elements and i < len(elements) else "C"
+        counts[el] = counts.get(el, 0) + 1
+        scatterers.append(
+            xray.scatterer(label=f"{el}{counts[el]}", site=tuple(site), u=U_START, scattering_type=el)
+        )
+    xs.add_scatterers(scatterers)
+    return xs
+
+
+def refine(xs: xray.structure, f_obs: miller.array, iterations: int = 25, u_iso: bool = True) -> None:
+    """Least-squares refinement of sites (and U_iso) of `xs` in place against |F_obs| (unit weights, one
+    scale): first the sites alone (so U does not absorb a misplaced atom), then both."""
+    n = xs.scatterers().size()
+    if n == 0:
+        return
+    everything = flex.size_t_range(n)
+    for with_u in [False, True] if u_iso else [False]:
+        sc = xs.scatterers()  # the minimiser replaces the scatterer array: fetch it for every stage
+        sc.flags_set_grads(state=False)
+        sc.flags_set_grad_site(iselection=everything)
+        if with_u:
+            sc.flags_set_grad_u_iso(iselection=everything)
+        target = xray.target_functors.unified_least_squares_residual(f_obs)
+        try:
+            xray.minimization.lbfgs(
+                target_functor=target,
+                xray_structure=xs,
+                lbfgs_termination_params=scitbx.lbfgs.termination_parameters(max_iterations=iterations),
+                structure_factor_algorithm=_algorithm(f_obs),
+            )
+        except RuntimeError:  # an L-BFGS line search that cannot proceed: the last good step is kept
+            pass
+        xs.tidy_us(u_min=U_MIN, u_max=U_MAX)
+    xs.scatterers().flags_set_grads(state=False)
+
+
+def elements_for(composition: dict[str, float] | None, n: int) -> list[str]:
+    """`n` element symbols, heaviest first, in the formula's proportions (non-H); C without a formula."""
+    if not composition:
+        return ["C"] * n
+    heavy = {k: v for k, v in composition.items() if k not in ("H", "D")}
+    total = sum(heavy.values())
+    out: list[str] = []
+    if total > 0:
+        for el in sorted(heavy, key=_atomic_number, reverse=True):
+            out += [el] * int(round(heavy[el] * n / total))
+    out = out[:n]
+    if len(out) < n:
+        fill = min(heavy, key=lambda e: abs(_atomic_number(e) - 6)) if heavy else "C"
+        out += [fill] * (n - len(out))
+    return out
+
+
+def heights_at(coefficients: miller.array, xs: xray.structure) -> list[float]:
+    """Sigma-scaled density of the map of `coefficients` at each atom of `xs`."""
+    fft_map = coefficients.fft_map(resolution_factor=1 / 3, symmetry_flags=maptbx.use_space_group_symmetry)
+    fft_map.apply_sigma_scaling()
+    m = fft_map.real_map_unpadded()
+    return [float(m.eight_point_interpolation(sc.site)) for sc in xs.scatterers()]
+
+
+def model_phases(xs: xray.structure, f_obs: miller.array) -> miller.array:
+    """F_obs with the phases of the model (map coefficients)."""
+    f_calc = f_obs.structure_factors_from_scatterers(xs, algorithm=_algorithm(f_obs)).f_calc()
+    return f_obs.phase_transfer(f_calc)
+
+
+def assign_elements(xs: xray.structure, f_obs: miller.array, composition: dict[str, float] | None) -> None:
+    """Heaviest elements of the formula onto the atoms with the highest density (F_obs map with the
+    refined model's phases), in place; U_iso is reset where the element changes."""
+    n = xs.scatterers().size()
+    if n == 0:
+        return
+    heights = heights_at(model_phases(xs, f_obs), xs)
+    order = sorted(range(n), key=lambda i: -heights[i])
+    elements = elements_for(composition, n)
+    counts: dict[str, int] = {}
+    new_el = [""] * n
+    for rank, i in enumerate(order):
+        new_el[i] = elements[rank]
+    for i, sc in enumerate(xs.scatterers()):
+        el = new_el[i]
+        counts[el] = counts.get(el, 0) + 1
+        if sc.scattering_type != el:
+            sc.scattering_type = el
+            sc.u_iso = U_START
+        sc.label = f"{el}{counts[el]}"
+    xs.discard_scattering_type_registry()
+
+
+def build_model(
+    f_obs: miller.array,
+    f_calc: miller.array,
+    n_atoms: int,
+    composition: dict[str, float] | None = None,
+    macro_cycles: int = 3,
+    polish: bool = True,
+) -> Model:
+    """See the module docstring. `f_calc`: phases in f_obs's space group (any indices; common ones used).
+    polish=False: the peaks as atoms, elements by peak height, no refinement (the plain peak pick)."""
+    a, b = f_obs.common_sets(f_calc)
+    coefficients = a.phase_transfer(b)
+    sites, _ = map_peaks(coefficients, n_atoms)
+    if not polish:
+        xs = atoms_at(f_obs, sites, elements_for(composition, len(sites)))
+        return Model(xs, r1_factor(xs, f_obs), 0)
+    xs = atoms_at(f_obs, sites)
+    refine(xs, f_obs)
+    best = Model(xs, r1_factor(xs, f_obs), 0)
+    for cycle in range(1, macro_cycles + 1):
+        sites, _ = map_peaks(model_phases(best.structure, f_obs), n_atoms)
+        trial = atoms_at(f_obs, sites)
+        refine(trial, f_obs)
+        r1 = r1_factor(trial, f_obs)
+        if r1 >= best.r1 - 0.002:
+            break
+        best = Model(trial, r1, cycle)
+    xs = best.structure
+    if composition:
+        assign_elements(xs, f_obs, composition)
+        refine(xs, f_obs)
+        best = Model(xs, r1_factor(xs, f_obs), best.macro_cycles)
+    return best
+
+
+def map_skewness(coefficients: miller.array) -> float:
+    """Skewness of the map of `coefficients` (an atomic map is strongly positively skewed)."""
+    fft_map = coefficients.fft_map(resolution_factor=1 / 3, symmetry_flags=maptbx.use_space_group_symmetry)
+    x = fft_map.real_map_unpadded().as_1d()
+    d = x - flex.mean(x)
+    var = flex.mean(d * d)
+    return float(flex.mean(d * d * d) / var**1.5) if var > 0 else 0.0
+
+
+def guess_r1(f_obs: miller.array, n_atoms: int, composition: dict[str, float] | None, seed: int = 0) -> float:
+    """R1 that random atoms (the same number and elements, >= 1.2 A apart) reach after the same
+    refinement: what a guess scores on these data, the yardstick a solution's R1 must clearly beat when
+    few reflections per parameter let any model refine to a lowish R1."""
+    import random
+
+    from cctbx import sgtbx
+    from cctbx.development import random_structure
+
+    state = random.getstate()
+    random.seed(seed)
+    flex.set_random_seed(seed)
+    try:
+        xs = random_structure.xray_structure(
+            space_group_info=sgtbx.space_group_info(group=f_obs.space_group()),
+            unit_cell=f_obs.unit_cell(),
+            elements=elements_for(composition, n_atoms),
+            min_distance=1.2,
+            general_positions_only=False,
+            use_u_iso=True,
+            u_iso=U_START,
+        )
+    finally:
+        random.setstate(state)
+    refine(xs, f_obs)
+    return r1_factor(xs, f_obs)
