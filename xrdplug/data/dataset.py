@@ -43,10 +43,22 @@ def known_mask(hkl: np.ndarray, cell: tuple[float, ...], d_low: float) -> np.nda
 
 
 def make_item(raw: dict[str, Any], d_low: float, d_high: float) -> dict[str, np.ndarray]:
-    """Numpy version of one Dataset item from a raw sample."""
+    """Numpy version of one Dataset item from a raw sample.
+
+    Samples with noise numbers (molecular ones) give the model what a diffractometer measures: the
+    observed amplitudes of `noise.observe` for d >= d_low, minus the reflections it lost; the target stays
+    the exact |F|.
+    """
     hkl, f, cell = raw["hkl"], raw["f"], raw["cell"]
     known = known_mask(hkl, cell, d_low)
-    mi = batch.make_input(hkl, known, f[known], cell, d_high)
+    values = f
+    if "noise" in raw:
+        from .noise import observe
+
+        obs = observe(hkl, f, cell, str(raw["space_group"]), raw["noise"])
+        known = known & obs.observed
+        values = obs.f_obs.astype(np.float32)
+    mi = batch.make_input(hkl, known, values[known], cell, d_high)
     y = batch.target_grid(hkl, f, mi)
     return {
         "x": mi.x,
