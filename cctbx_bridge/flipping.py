@@ -37,6 +37,7 @@ class FlipRun:
     skewness: list[float] = field(default_factory=list)  # of the flipped map, per cycle
     r1: float = 1.0  # flipping R1: |F_obs| against the flipped map's |G|
     delta: float = 0.0
+    delta_over_sigma: float = 0.0
     transition: bool = False
     seconds: float = 0.0
 
@@ -52,7 +53,7 @@ class FlipRun:
 
 def normalisations(f_p1: miller.array) -> miller.array:
     """N(h) with E(h) = F(h)/N(h): sqrt(<F^2/eps>) per resolution bin, interpolated; a Wilson-line fit
-    when the data fill fewer than MIN_BINS bins of REFLECTIONS_PER_BIN."""
+    when the data fill fewer than MIN_BINS bins of REFLECTIONS_PER_BIN (or the bins' interpolation fails)."""
     n = f_p1.size()
     if n < MIN_REFLECTIONS:
         raise XrdplugError(f"only {n} reflections in P1: too few to normalise and flip")
@@ -61,7 +62,10 @@ def normalisations(f_p1: miller.array) -> miller.array:
     if n >= MIN_BINS * REFLECTIONS_PER_BIN:
         f = f_p1.deep_copy()
         f.setup_binner_counting_sorted(reflections_per_bin=REFLECTIONS_PER_BIN)
-        return f.amplitude_quasi_normalisations()
+        try:
+            return f.amplitude_quasi_normalisations()
+        except AssertionError:  # its interpolation went <= 0 at an edge: the fitted line cannot
+            pass
     return wilson_normalisations(f_p1)
 
 
@@ -69,19 +73,18 @@ def wilson_normalisations(f: miller.array) -> miller.array:
     """sqrt(k exp(-2 B s^2) eps) from a least-squares line through ln(F^2/eps) against s^2 = d*^2/4.
 
     ln(E^2) of random-atom data scatters widely but without trend, so every reflection can enter the fit;
-    its constant bias (-0.58 for acentric E) only rescales all E by one factor, which flipping ignores
-    (delta follows the map's sigma)."""
+    its constant bias (-0.58 for acentric E) is removed by scaling to <E^2> = 1."""
     s2 = f.d_star_sq().data() / 4.0
     eps = f.epsilons().data().as_double()
     y = flex.log(flex.pow2(f.data()) / eps)
-    n = s2.size()
     mx, my = flex.mean(s2), flex.mean(y)
     sxx = flex.sum(flex.pow2(s2 - mx))
     slope = flex.sum((s2 - mx) * (y - my)) / sxx if sxx > 0 else 0.0
     slope = min(slope, 0.0)  # a rising fall-off is noise on a handful of reflections
     intercept = my - slope * mx
-    del n
-    return f.customized_copy(data=flex.sqrt(flex.exp(intercept + slope * s2) * eps), sigmas=None)
+    norm = flex.sqrt(flex.exp(intercept + slope * s2) * eps)
+    norm *= math.sqrt(flex.mean(flex.pow2(f.data() / norm)))
+    return f.customized_copy(data=norm, sigmas=None)
 
 
 def normalised_p1(f: miller.array) -> tuple[miller.array, miller.array]:
@@ -135,6 +138,7 @@ def flip(
         skewness=skew,
         r1=r1,
         delta=delta,
+        delta_over_sigma=delta_over_sigma,
         transition=transition(skew),
     )
     run.seconds = time.process_time() - t0

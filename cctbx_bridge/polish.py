@@ -25,7 +25,9 @@ from cctbx.eltbx import tiny_pse
 
 U_START = 0.025  # A^2, the U_iso atoms start from
 U_MIN, U_MAX = 0.002, 0.25  # A^2: refined U_iso are kept inside (U_MAX: a peak that is not an atom)
+U_BAD = 0.12  # A^2: an atom refining above this is taken out before the next difference map
 MIN_DISTANCE = 1.0  # A between placed atoms (no bond between non-H atoms is shorter)
+MIN_BOND = 1.1  # A: a difference-map peak closer than this to a kept atom is a ripple, not a new atom
 
 
 @dataclass
@@ -169,16 +171,60 @@ def assign_elements(xs: xray.structure, f_obs: miller.array, composition: dict[s
     xs.discard_scattering_type_registry()
 
 
+def difference_coefficients(xs: xray.structure, f_obs: miller.array) -> miller.array:
+    """F_obs - k|F_calc| with the model's phases (k the least-squares scale): a map of what the model
+    lacks (positive) and has wrongly (negative); the model's own series-termination ripples cancel."""
+    f_calc = f_obs.structure_factors_from_scatterers(xs, algorithm=_algorithm(f_obs)).f_calc()
+    fc = f_calc.amplitudes().data()
+    denom = flex.sum(fc * fc)
+    k = flex.sum(f_obs.data() * fc) / denom if denom > 0 else 1.0
+    return f_obs.customized_copy(data=f_obs.data() - k * fc).phase_transfer(f_calc)
+
+
+def complete(xs: xray.structure, f_obs: miller.array, n_atoms: int, cycles: int = 4) -> Model:
+    """Difference-map completion of a refined model, as a crystallographer does it: atoms whose U_iso ran
+    above U_BAD are taken out, the highest peaks of the difference map that are at least MIN_BOND from
+    the kept atoms are added up to `n_atoms`, and all is refined again; the best R1 is kept. Measured on
+    a P21 dibromide at 0.8 A (dev case-006), the flipped map placed both Br and few light atoms, which
+    refined to U ~0.25: the difference map with the Br phases finds the rest."""
+    best = Model(xs, r1_factor(xs, f_obs), 0)
+    current = xs
+    for cycle in range(1, cycles + 1):
+        u = current.extract_u_iso_or_u_equiv()
+        kept = current.select(u <= U_BAD)
+        missing = n_atoms - kept.scatterers().size()
+        if kept.scatterers().size() == 0 or missing <= 0:
+            break
+        sites, _ = map_peaks(difference_coefficients(kept, f_obs), 2 * missing + 10)
+        if sites:
+            dist = kept.closest_distances(flex.vec3_double(sites), distance_cutoff=MIN_BOND).smallest_distances
+            sites = [s for s, d in zip(sites, dist) if d < 0 or d >= MIN_BOND][:missing]
+        if not sites:
+            break
+        trial = kept.deep_copy_scatterers()
+        trial.add_scatterers(atoms_at(f_obs, sites).scatterers())
+        refine(trial, f_obs)
+        r1 = r1_factor(trial, f_obs)
+        if r1 >= best.r1 - 0.002:
+            break
+        best = current_best = Model(trial, r1, cycle)
+        current = current_best.structure
+    return best
+
+
 def build_model(
     f_obs: miller.array,
     f_calc: miller.array,
     n_atoms: int,
     composition: dict[str, float] | None = None,
-    macro_cycles: int = 3,
+    macro_cycles: int = 4,
     polish: bool = True,
+    iterations: int = 25,
 ) -> Model:
     """See the module docstring. `f_calc`: phases in f_obs's space group (any indices; common ones used).
-    polish=False: the peaks as atoms, elements by peak height, no refinement (the plain peak pick)."""
+    macro_cycles: difference-map completion cycles (`complete`); 0 refines the peaks as they are.
+    polish=False: the peaks as atoms, elements by peak height, no refinement (the plain peak pick).
+    iterations: L-BFGS iterations per refinement stage (fewer: a quicker, rougher model to rank by)."""
     a, b = f_obs.common_sets(f_calc)
     coefficients = a.phase_transfer(b)
     sites, _ = map_peaks(coefficients, n_atoms)
@@ -186,22 +232,33 @@ def build_model(
         xs = atoms_at(f_obs, sites, elements_for(composition, len(sites)))
         return Model(xs, r1_factor(xs, f_obs), 0)
     xs = atoms_at(f_obs, sites)
+    refine(xs, f_obs, iterations)
+    if composition:  # before completion: a Br refined as C leaves a hole the light atoms fall into
+        assign_elements(xs, f_obs, composition)
+        refine(xs, f_obs, iterations)
+    model = Model(xs, r1_factor(xs, f_obs), 0)
+    return finish(model, f_obs, n_atoms, composition, macro_cycles) if macro_cycles else model
+
+
+def finish(
+    model: Model, f_obs: miller.array, n_atoms: int, composition: dict[str, float] | None, cycles: int = 4
+) -> Model:
+    """`complete` a refined model, then elements again (the new atoms came in as C) and a last refinement;
+    the input model when that does not lower R1."""
+    xs = model.structure.deep_copy_scatterers()
     refine(xs, f_obs)
-    best = Model(xs, r1_factor(xs, f_obs), 0)
-    for cycle in range(1, macro_cycles + 1):
-        sites, _ = map_peaks(model_phases(best.structure, f_obs), n_atoms)
-        trial = atoms_at(f_obs, sites)
-        refine(trial, f_obs)
-        r1 = r1_factor(trial, f_obs)
-        if r1 >= best.r1 - 0.002:
-            break
-        best = Model(trial, r1, cycle)
+    start = Model(xs, r1_factor(xs, f_obs), 0)
+    if start.r1 < model.r1:
+        model = start
+    best = complete(xs, f_obs, n_atoms, cycles)
+    if best.macro_cycles == 0:
+        return model
     xs = best.structure
     if composition:
         assign_elements(xs, f_obs, composition)
         refine(xs, f_obs)
-        best = Model(xs, r1_factor(xs, f_obs), best.macro_cycles)
-    return best
+    r1 = r1_factor(xs, f_obs)
+    return Model(xs, r1, best.macro_cycles) if r1 < model.r1 else model
 
 
 def map_skewness(coefficients: miller.array) -> float:
@@ -213,10 +270,23 @@ def map_skewness(coefficients: miller.array) -> float:
     return float(flex.mean(d * d * d) / var**1.5) if var > 0 else 0.0
 
 
-def guess_r1(f_obs: miller.array, n_atoms: int, composition: dict[str, float] | None, seed: int = 0) -> float:
-    """R1 that random atoms (the same number and elements, >= 1.2 A apart) reach after the same
-    refinement: what a guess scores on these data, the yardstick a solution's R1 must clearly beat when
-    few reflections per parameter let any model refine to a lowish R1."""
+HEAVY_Z = 10  # elements above neon (P, S, Cl, Br, ...) dominate a light-atom structure's scattering
+
+
+def guess_r1(
+    f_obs: miller.array,
+    n_atoms: int,
+    composition: dict[str, float] | None,
+    seed: int = 0,
+    keep: xray.structure | None = None,
+) -> float:
+    """R1 that random atoms (the same number and elements) reach after the same refinement: what a guess
+    scores on these data, the yardstick a solution's R1 must clearly beat when few reflections per
+    parameter let any model refine to a lowish R1.
+
+    keep: a model whose heavy atoms (Z > HEAVY_Z) stay where they are and only the light atoms are random:
+    with a Br or two in the right place R1 is low whatever the light atoms do (a P21 dibromide at 1.6 A:
+    R1 0.13 with half the light atoms wrong), so a solution must beat that, not a wholly random model."""
     import random
 
     from cctbx import sgtbx
@@ -237,5 +307,14 @@ def guess_r1(f_obs: miller.array, n_atoms: int, composition: dict[str, float] | 
         )
     finally:
         random.setstate(state)
+    if keep is not None:
+        heavy = flex.bool([_atomic_number(t) > HEAVY_Z for t in keep.scattering_types()])
+        n_heavy = heavy.count(True)
+        if n_heavy == 0:
+            return 1.0  # nothing to keep: the plain guess applies
+        light = flex.bool([_atomic_number(t) <= HEAVY_Z for t in xs.scattering_types()])
+        mixed = keep.select(heavy).deep_copy_scatterers()
+        mixed.add_scatterers(xs.select(light).scatterers()[: max(0, n_atoms - n_heavy)])
+        xs = mixed
     refine(xs, f_obs)
     return r1_factor(xs, f_obs)

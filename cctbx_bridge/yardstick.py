@@ -22,7 +22,7 @@ from cctbx.array_family import flex
 from smtbx.ab_initio import charge_flipping as cf
 
 from . import polish
-from .phasing import _describe, _n_atoms_expected, parse_formula, prepare_amplitudes
+from .phasing import describe_error, expected_atoms, parse_formula, prepare_amplitudes
 
 SMTBX_MIN_CC = 0.9
 
@@ -39,7 +39,7 @@ def smtbx_solve(
     t0 = time.process_time()
     f = prepare_amplitudes(f_obs)
     composition = parse_formula(formula) if isinstance(formula, str) else formula
-    n = _n_atoms_expected(f, composition, n_atoms)
+    n = expected_atoms(f, composition, n_atoms)
     flex.set_random_seed(int(seed) % 2**31)
     figures: dict[str, Any] = {"phase_transition": False, "correlation": None, "error": None}
     empty = xray.structure(crystal_symmetry=f.crystal_symmetry())
@@ -53,7 +53,7 @@ def smtbx_solve(
         )
         cf.loop(solving, verbose=False, out=io.StringIO())
     except Exception as exc:  # e.g. its normalisation's bare assert on few reflections
-        figures["error"] = _describe(exc)
+        figures["error"] = describe_error(exc)
         figures["seconds"] = time.process_time() - t0
         return empty, figures
     figures["phase_transition"] = bool(solving.had_phase_transition)

@@ -372,11 +372,13 @@ def bench_solve(
     seed: int = 0,
     give_formula: bool = True,
     progress: Callable[[], None] | None = None,
+    **options: Any,
 ) -> tuple[list[BenchRow], list[dict[str, Any]]]:
     """Solve rate and time per condition: data cut to d_low as given, extended by each model, true d_high.
 
-    Each structure is phased with its formula (as a user would give --formula) when `give_formula`.
-    Returns the summary rows and one record per (structure, condition).
+    Each structure is phased with its formula (as a user would give --formula) when `give_formula`;
+    `options` go to the phaser (e.g. max_attempts). Returns the summary rows and one record per
+    (structure, condition).
     """
     from cctbx_bridge.structures import formula as formula_of
     from cctbx_bridge.structures import non_hydrogen
@@ -386,7 +388,7 @@ def bench_solve(
     records: list[dict[str, Any]] = []
     for k, case in enumerate(cases):
         ref = non_hydrogen(case.structure)
-        opts: dict[str, Any] = {"seed": seed + k}
+        opts: dict[str, Any] = {"seed": seed + k, **options}
         if give_formula and phaser == "charge-flipping":
             opts["formula"] = formula_of(ref).replace(" ", "")
         elif give_formula:
@@ -621,6 +623,8 @@ def bench_phasers(
                     seconds=round(seconds, 2),
                     claimed=claimed,
                     r1=fig.get("r1"),
+                    r1_guess=fig.get("r1_guess"),
+                    agreement=fig.get("agreement"),
                     correlation=fig.get("correlation"),
                     attempts=fig.get("attempts"),
                     seed=fig.get("seed"),

@@ -20,7 +20,7 @@ class ChargeFlippingPhaser:
         return True, "built in (smtbx); needs data to about 1.2 A or better"
 
     def solve(self, f_obs: Any, **options: Any) -> PhasingResult:
-        """Options: formula, n_atoms, max_attempts (8), budget (120 CPU s), max_iterations (1000), seed,
+        """Options: formula, n_atoms, max_attempts (12), budget (120 CPU s), max_iterations (1000), seed,
         normalise, delta_over_sigma, peak_fraction, origins, polish_model (see cctbx_bridge.phasing)."""
         from cctbx_bridge.phasing import charge_flip
 

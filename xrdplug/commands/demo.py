@@ -6,6 +6,8 @@ from typing import Annotated
 
 import typer
 
+DEMO_ATTEMPTS = 3
+
 
 def demo(
     d_low: Annotated[float, typer.Option("--d-low", help="Resolution to cut thpp's data to (A)")] = 1.5,
@@ -30,7 +32,8 @@ def demo(
     if d_low <= f_full.d_min():
         raise XrdplugError(f"--d-low must be above thpp's own limit ({f_full.d_min():.2f} A)")
     low = f_full.resolution_filter(d_min=d_low)
-    opts = {"formula": solving.THPP_FORMULA, "seed": seed}
+    # three attempts each: enough for thpp's full data (one solves it) and keeps the unsolvable 1.5 A rows short
+    opts = {"formula": solving.THPP_FORMULA, "seed": seed, "max_attempts": DEMO_ATTEMPTS}
     runs = []
     with console.status(f"phasing the data cut to {d_low:g} A..."):
         runs.append(solving.run_one(f"{d_low:g} A as given", low, ref, **opts))

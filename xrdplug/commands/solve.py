@@ -46,7 +46,7 @@ def solve(
     ] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Random seed (charge flipping)")] = None,
     attempts: Annotated[
-        int | None, typer.Option("--attempts", help="Independent attempts at most (charge flipping; 8)")
+        int | None, typer.Option("--attempts", help="Independent attempts at most (charge flipping; 12)")
     ] = None,
     budget: Annotated[
         float | None, typer.Option("--budget", help="CPU seconds for all attempts (charge flipping; 120)")
@@ -247,6 +247,7 @@ def bench_solve(
             phaser=phaser,
             seed=seed,
             progress=lambda: prog.advance(task),
+            **{k: v for k, v in {"max_attempts": attempts, "budget": budget}.items() if v is not None},
         )
     console.print(solving.bench_table(rows, title))
     console.print(
