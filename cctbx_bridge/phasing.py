@@ -112,10 +112,6 @@ def prepare_amplitudes(f_obs: miller.array) -> miller.array:
     return f
 
 
-def _atomic_number(el: str) -> int:
-    return tiny_pse.table(el).atomic_number()
-
-
 def expected_atoms(f: miller.array, composition: dict[str, float] | None, n_atoms: int | None) -> int:
     """Non-H atoms in the asymmetric unit: from n_atoms, the formula, or the cell volume (18 A^3 per atom)."""
     if n_atoms:
@@ -182,7 +178,7 @@ def charge_flip(
         raise XrdplugError(f"charge flipping could not refine a trial model: {describe_error(exc)}") from None
     print(f"random atoms refine to R1 {g0:.3f} on these data (the best of {GUESSES} guesses)", file=log)
     g0 = max(g0, GUESS_FLOOR)
-    heavy = any(_atomic_number(el) > polish.HEAVY_Z for el in (composition or {}) if el not in ("H", "D"))
+    heavy = any(polish.atomic_number(el) > polish.HEAVY_Z for el in (composition or {}) if el not in ("H", "D"))
 
     def baseline(att: Attempt) -> float:
         """The guess this attempt's model must beat: random atoms, or with heavy atoms in the formula,

@@ -81,9 +81,10 @@ def test_parse_formula():
             phasing.parse_formula(bad)
 
 
-def test_random_structures_solve_at_08_not_15():
+def test_random_structures_solve_at_08_and_the_verdict_is_honest():
     """Exact |F| of random 20-atom P21/c structures: 0.8 A solves (phase transition, >= 80% matched, and the
-    phaser says so); at 1.5 A no phase transition is seen and the phaser says there is no solution."""
+    phaser says so). At 1.5 A exact random-atom data often solve too (the least-squares polish refines them
+    home); at 2.0 A they do not. At every resolution the phaser's verdict agrees with the truth."""
     solved_08 = 0
     for i in range(3):
         xs = structures.random_structure(seed=11 + i)
@@ -92,11 +93,16 @@ def test_random_structures_solve_at_08_not_15():
         m = compare.match_structures(xs, out.structure)
         solved_08 += m.solved and out.figures["phase_transition"] and out.figures["verdict"] == "solved"
         assert str(out.structure.space_group_info()) == str(xs.space_group_info())
-    xs = structures.random_structure(seed=11)
-    out = phasing.charge_flip(structures.amplitudes(xs, 1.5), seed=0, max_attempts=2)
     assert solved_08 >= 2
-    assert not out.figures["phase_transition"] and out.figures["verdict"] == "no solution"
-    assert "R1" in out.figures["reason"] and out.figures["attempts"] == 2
+    for d in (1.5, 2.0):
+        xs = structures.random_structure(seed=13)
+        formula = structures.formula(xs).replace(" ", "")
+        out = phasing.charge_flip(structures.amplitudes(xs, d), seed=0, max_attempts=2, formula=formula)
+        m = compare.match_structures(xs, out.structure)
+        assert (out.figures["verdict"] == "solved") == m.solved, (d, out.log)
+        assert "R1" in out.figures["reason"] and out.figures["attempts"] == 2
+        if d == 2.0:
+            assert not m.solved and not out.figures["phase_transition"]
 
 
 def _elements_right(reference, solution) -> tuple[int, int]:
@@ -134,8 +140,10 @@ def test_thpp_full_data_solves_fast_and_accurately(thpp_f, thpp_ref):
     assert compare.match_structures(ref_f, part).fraction == 1.0
 
 
-def test_thpp_cut_to_15_does_not_solve(thpp_f, thpp_ref):
-    low = thpp_f.resolution_filter(d_min=1.5)
+def test_thpp_cut_to_2_does_not_solve(thpp_f, thpp_ref):
+    """Cut to 2.0 A thpp is out of reach, and the phaser says so (at 1.5 A its best model has 13 of 16
+    atoms within 0.5 A but R1 0.34 against a guess's 0.51: reported as no solution)."""
+    low = thpp_f.resolution_filter(d_min=2.0)
     out = phasing.charge_flip(low, formula="C10H10F2N4", seed=1, max_attempts=2)
     assert not out.figures["phase_transition"]
     assert out.structure.scatterers().size() == 16  # a guess, flagged as one

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-DEMO_ATTEMPTS = 3
+DEMO_ATTEMPTS = 2
 
 
 def demo(
@@ -32,7 +32,7 @@ def demo(
     if d_low <= f_full.d_min():
         raise XrdplugError(f"--d-low must be above thpp's own limit ({f_full.d_min():.2f} A)")
     low = f_full.resolution_filter(d_min=d_low)
-    # three attempts each: enough for thpp's full data (one solves it) and keeps the unsolvable 1.5 A rows short
+    # two attempts each: enough for thpp's full data (one solves it) and keeps the unsolvable 1.5 A rows short
     opts = {"formula": solving.THPP_FORMULA, "seed": seed, "max_attempts": DEMO_ATTEMPTS}
     runs = []
     with console.status(f"phasing the data cut to {d_low:g} A..."):

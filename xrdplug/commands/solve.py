@@ -159,7 +159,9 @@ def bench_solve(
         ),
     ] = None,
     split: Annotated[str, typer.Option("--split", help="Split of --data")] = "test",
-    n: Annotated[int, typer.Option("--n", help="Number of structures")] = 20,
+    n: Annotated[
+        int | None, typer.Option("--n", help="Number of structures (default 20; with --set, all of them)")
+    ] = None,
     models: Annotated[
         str, typer.Option("--models", help="Comma-separated models, 'all' (those with weights) or 'none'")
     ] = "all",
@@ -197,11 +199,12 @@ def bench_solve(
     from ..files import check_output
 
     console = Console()
-    if n < 1:
+    if n is not None and n < 1:
         raise XrdplugError("--n must be at least 1")
     if structures is not None:
         _bench_set(console, structures, n, resolutions, yardstick, seed, attempts, budget, json_out)
         return
+    n = 20 if n is None else n
     if not d_high < d_low:
         raise XrdplugError("--d-high must be finer (smaller) than --d-low")
     if plot is not None:
@@ -264,7 +267,7 @@ def bench_solve(
 def _bench_set(
     console: Console,
     root: Path,
-    n: int,
+    n: int | None,
     resolutions: str,
     yardstick: bool,
     seed: int,
