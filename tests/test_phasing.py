@@ -146,7 +146,7 @@ def test_thpp_cut_to_2_does_not_solve(thpp_f, thpp_ref):
     low = thpp_f.resolution_filter(d_min=2.0)
     out = phasing.charge_flip(low, formula="C10H10F2N4", seed=1, max_attempts=2)
     assert not out.figures["phase_transition"]
-    assert out.structure.scatterers().size() == 16  # a guess, flagged as one
+    assert 0 < out.structure.scatterers().size() <= 16  # a guess (completion may drop atoms), flagged as one
     assert not compare.match_structures(thpp_ref, out.structure).solved
     assert out.figures["verdict"] == "no solution" and "a guess" in out.figures["reason"]
 
