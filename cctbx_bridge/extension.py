@@ -44,17 +44,21 @@ def model_view(f_obs: miller.array, d_min: float, d_low: float) -> ModelView:
 def merge_predictions(
     f_obs: miller.array, view: ModelView, f_pred: np.ndarray, d_min: float, sigma_fraction: float
 ) -> tuple[miller.array, miller.array, list[str]]:
-    """Measured reflections to d_min as measured, plus the unmeasured targets with their predictions.
+    """Every measured reflection as measured (those beyond d_min too), plus the unmeasured targets with their
+    predictions.
 
     Returns (amplitudes with sigmas, int flag array on the same indices: 1 predicted, 0 measured, notes),
     sorted from low to high resolution. Predicted SIGF = sigma_fraction * F_pred, floored at a tenth of the
-    mean prediction so that no predicted reflection has F = SIGF = 0 (MTZ readers take that as missing).
+    mean prediction (or of the measured F, when every prediction is 0) so that no predicted reflection has
+    F = SIGF = 0 (MTZ readers take that as missing).
     """
     notes: list[str] = []
-    measured = f_obs.resolution_filter(d_min=d_min)
+    measured = f_obs
     unmeasured = view.targets.lone_set(measured)
     values = f_pred[_pairs(view.targets.match_indices(unmeasured), 0)]
     floor = 0.1 * float(values.mean()) if values.size else 0.0
+    if floor <= 0:  # a model that predicts zeros everywhere: sigma from the measured scale, never 0
+        floor = 0.01 * float(np.mean(f_obs.data().as_numpy_array()))
     predicted = unmeasured.array(
         data=flex.double(values), sigmas=flex.double(sigma_fraction * np.maximum(values, floor))
     )
@@ -63,7 +67,8 @@ def merge_predictions(
         notes.append("the input had no sigmas; measured reflections carry SIGF = 0")
     n_beyond = f_obs.size() - f_obs.resolution_filter(d_min=d_min).size()
     if n_beyond:
-        notes.append(f"{n_beyond} measured reflections beyond {d_min} A were left out")
+        notes.append(f"{n_beyond} measured reflections beyond {d_min} A kept as measured (nothing is predicted "
+                     f"beyond {d_min} A)")
     f_ext = measured.concatenate(predicted).set_observation_type_xray_amplitude()
     flags = f_ext.customized_copy(data=flex.int([0] * measured.size() + [1] * predicted.size()), sigmas=None)
     order = flex.sort_permutation(f_ext.d_spacings().data(), reverse=True)

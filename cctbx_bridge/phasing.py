@@ -20,6 +20,7 @@ import io
 import os
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -137,6 +138,7 @@ def charge_flip(
     peak_fraction: float = 1.0,
     origins: int = 3,
     polish_model: bool = True,
+    progress: Callable[[float, str], None] | None = None,
 ) -> FlipOutcome:
     """Charge-flip `f_obs` (amplitudes with symmetry) and return refined atoms in the true space group.
 
@@ -152,6 +154,7 @@ def charge_flip(
     peak_fraction: place this multiple of the expected number of atoms.
     origins: origin candidates examined per attempt.
     polish_model: False places the flipped map's peaks as they are (no least squares).
+    progress: called as progress(fraction, message) after each attempt.
 
     Figures: verdict ('solved' or 'no solution') and reason; r1 (the model against the data), correlation
     (origin search), phase_transition, skewness_flip (flipped map, end), skewness (final map), agreement
@@ -210,6 +213,8 @@ def charge_flip(
             raise XrdplugError(f"charge flipping attempt {k + 1} (seed {seed + k}) failed: {describe_error(exc)}") from None
         attempts.append(att)
         print(_attempt_line(att), file=log)
+        if progress is not None:
+            progress((k + 1) / int(max_attempts), f"attempt {k + 1}: R1 {att.r1:.2f} (a guess: {att.guess:.2f})")
         if att.model is not None and att.r1 <= RATIO_CLEAR * att.guess:
             stopped = f"clear solution (R1 {att.r1:.3f} <= {RATIO_CLEAR} x guess {att.guess:.3f})"
             break

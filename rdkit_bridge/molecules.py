@@ -18,7 +18,7 @@ from rdkit import Chem, RDLogger
 from rdkit.Chem import AllChem, rdDetermineBonds
 
 from xrdplug.errors import XrdplugError
-from xrdplug.molecule import Molecule, build_torsions
+from xrdplug.molecule import Molecule, build_torsions, inversion_partners
 
 RDLogger.DisableLog("rdApp.*")  # RDKit prints parse warnings to stderr; we raise one clear error instead
 
@@ -87,7 +87,7 @@ def to_molecule(mol: Chem.Mol, coords: np.ndarray, smiles: str = "", name: str =
     bonds = np.array([(b.GetBeginAtomIdx(), b.GetEndAtomIdx()) for b in mol.GetBonds()], dtype=np.int64)
     heavy = np.array([e != "H" for e in elements])
     torsions = build_torsions(bonds, len(elements), rotatable_bonds(mol), heavy)
-    return Molecule(
+    out = Molecule(
         elements=elements,
         coords=coords,
         bonds=bonds,
@@ -95,13 +95,50 @@ def to_molecule(mol: Chem.Mol, coords: np.ndarray, smiles: str = "", name: str =
         smiles=smiles or Chem.MolToSmiles(Chem.RemoveHs(mol)),
         name=name,
     )
+    out.inversion_partner = inversion_partners(_centrosymmetric_automorphisms(mol), out)
+    return out
+
+
+def torsion_samples(mol: Chem.Mol, molecule: Molecule, n: int = 30, seed: int = 0) -> np.ndarray | None:
+    """Torsion changes (relative to `molecule`'s geometry, radians) of `n` ETKDG + MMFF conformers: where
+    a search should look first, as powder programs use torsion statistics. None without torsions."""
+    if not molecule.torsions:
+        return None
+    work = Chem.Mol(mol)
+    work.RemoveAllConformers()
+    params = AllChem.ETKDGv3()
+    params.randomSeed = int(seed) + 104729
+    ids = list(AllChem.EmbedMultipleConfs(work, numConfs=int(n), params=params))
+    if not ids:
+        return None
+    if AllChem.MMFFHasAllMoleculeParams(work):
+        AllChem.MMFFOptimizeMoleculeConfs(work, maxIters=500)
+    base = molecule.torsion_angles()
+    rows = [molecule.torsion_angles(np.array(work.GetConformer(i).GetPositions())) - base for i in ids]
+    return (np.array(rows) + np.pi) % (2 * np.pi) - np.pi
+
+
+def _centrosymmetric_automorphisms(mol: Chem.Mol, limit: int = 5000) -> list[tuple[int, ...]]:
+    """Graph automorphisms that an inversion could realise: stereocentres must pair R with S (meso)."""
+    Chem.AssignStereochemistry(mol, cleanIt=True, force=True)
+    centres = {i: lbl for i, lbl in Chem.FindMolChiralCenters(mol, includeUnassigned=True, useLegacyImplementation=False)}
+    if any(lbl == "?" for lbl in centres.values()):
+        return []  # unassigned stereocentres: the molecule is not known to be centrosymmetric
+    perms = mol.GetSubstructMatches(mol, uniquify=False, useChirality=False, maxMatches=limit)
+    out = []
+    for perm in perms:
+        if all(centres.get(perm[i]) not in (None, lbl) for i, lbl in centres.items()):
+            out.append(tuple(perm))
+    return out
 
 
 def molecule_from_smiles(smiles: str, seed: int = 0, name: str | None = None) -> Molecule:
     """SMILES -> H atoms added -> ETKDG + MMFF geometry -> `Molecule` with its free torsions."""
     mol = parse_smiles(smiles)
     coords = embed(mol, seed=seed)
-    return to_molecule(mol, coords, smiles=smiles.strip(), name=name or smiles.strip())
+    out = to_molecule(mol, coords, smiles=smiles.strip(), name=name or smiles.strip())
+    out.torsion_samples = torsion_samples(mol, out, seed=seed)
+    return out
 
 
 def molecule_from_file(path: str | Path, keep_geometry: bool = False, seed: int = 0) -> Molecule:
@@ -147,37 +184,113 @@ def molecule_from_atoms(
 def _perceive_bonds(mol: Chem.Mol, where: object) -> Chem.Mol:
     has_h = any(a.GetAtomicNum() == 1 for a in mol.GetAtoms())
     if has_h:
-        try:
-            rdDetermineBonds.DetermineBonds(mol, charge=0)
-            return mol
-        except Exception:  # odd charges or radicals: keep the connectivity, orders from the geometry below
-            pass
+        # a neutral bonding pattern if there is one; else charges that balance (nitro groups, N-oxides,
+        # zwitterions); a lone charge or a radical means an H atom is missing from the file
+        for charged in (False, True):
+            trial = Chem.Mol(mol)
+            try:
+                rdDetermineBonds.DetermineBonds(trial, charge=0, allowChargedFragments=charged)
+            except Exception:
+                continue
+            atoms = list(trial.GetAtoms())
+            charged = [a for a in atoms if a.GetFormalCharge()]
+            # charges only on N and O (a charged S or C is a resonance form of hypervalent S: see below)
+            if sum(a.GetFormalCharge() for a in atoms) == 0 and not any(a.GetNumRadicalElectrons() for a in atoms) \
+                    and all(a.GetSymbol() in ("N", "O") for a in charged):
+                return trial
     rdDetermineBonds.DetermineConnectivity(mol)
-    if not has_h:
-        _bond_orders_without_h(mol)
+    _bond_orders_without_h(mol)  # also fills in H atoms a file left out
     return mol
 
 
 def _bond_orders_without_h(mol: Chem.Mol) -> None:
-    """Heavy atoms only: let RDKit's sanitiser infer implicit H, with multiple bonds from short lengths."""
+    """Bond orders from the geometry when H atoms are missing (all, e.g. a .res without H, or some);
+    the missing H atoms are implied.
+
+    An atom needs a pi bond when it is trigonal-planar, or linear, or carries a bond shorter than a single
+    bond to it; the pi bonds are then placed as a matching of such atoms: RDKit's kekuliser for rings
+    (aromatic flags), short terminal bonds (C=O, C#N) first. What cannot be matched is taken as saturated.
+    """
     conf = mol.GetConformer()
-    short = {("C", "C"): 1.42, ("C", "N"): 1.36, ("C", "O"): 1.30, ("N", "N"): 1.32, ("N", "O"): 1.30,
-             ("C", "S"): 1.68}
+    pos = np.array(conf.GetPositions())
+    n = mol.GetNumAtoms()
+    nbrs = [[b.GetOtherAtomIdx(i) for b in mol.GetAtomWithIdx(i).GetBonds()] for i in range(n)]
+    sym = [a.GetSymbol() for a in mol.GetAtoms()]
+    single = {("C", "C"): 1.45, ("C", "N"): 1.40, ("C", "O"): 1.33, ("N", "N"): 1.38, ("N", "O"): 1.33,
+              ("C", "S"): 1.72, ("O", "S"): 1.50}
+
+    def short(i: int, j: int) -> bool:
+        key = tuple(sorted((sym[i], sym[j])))
+        return key in single and np.linalg.norm(pos[i] - pos[j]) < single[key]  # type: ignore[comparison-overlap]
+
+    def angle_sum(i: int) -> float:
+        v = [pos[j] - pos[i] for j in nbrs[i]]
+        tot = 0.0
+        for a in range(len(v)):
+            for b in range(a + 1, len(v)):
+                c = np.dot(v[a], v[b]) / (np.linalg.norm(v[a]) * np.linalg.norm(v[b]))
+                tot += np.degrees(np.arccos(np.clip(c, -1, 1)))
+        return tot
+
+    need = np.zeros(n, dtype=int)
+    for i in range(n):
+        d = len(nbrs[i])
+        if sym[i] not in ("C", "N", "O", "S"):
+            continue
+        if d == 3 and sym[i] == "C" and angle_sum(i) > 350:
+            need[i] = 1
+        elif d == 2 and angle_sum(i) > 165:
+            need[i] = 2
+        elif d in (1, 2) and any(short(i, j) for j in nbrs[i]) and not (sym[i] == "O" and d == 2):
+            need[i] = 2 if d <= 2 and any(np.linalg.norm(pos[i] - pos[j]) < 1.2 for j in nbrs[i]) else 1
     rw = Chem.RWMol(mol)
-    for b in rw.GetBonds():
+    for i in range(n):  # nitro groups (N+ =O, O-) and S=O: terminal O with a short bond to N or S
+        if sym[i] not in ("N", "S"):
+            continue
+        oxo = [j for j in nbrs[i] if sym[j] == "O" and len(nbrs[j]) == 1 and short(i, j)]
+        if sym[i] == "N" and len(nbrs[i]) == 3 and len(oxo) >= 2:
+            rw.GetBondBetweenAtoms(i, oxo[0]).SetBondType(Chem.BondType.DOUBLE)
+            rw.GetAtomWithIdx(i).SetFormalCharge(1)
+            rw.GetAtomWithIdx(oxo[1]).SetFormalCharge(-1)
+            need[i] = need[oxo[0]] = need[oxo[1]] = 0
+        elif sym[i] == "S":
+            for j in oxo:
+                rw.GetBondBetweenAtoms(i, j).SetBondType(Chem.BondType.DOUBLE)
+                need[j] = 0
+    for b in rw.GetBonds():  # triple bonds: both ends linear or terminal and very short
         i, j = b.GetBeginAtomIdx(), b.GetEndAtomIdx()
-        key = tuple(sorted((rw.GetAtomWithIdx(i).GetSymbol(), rw.GetAtomWithIdx(j).GetSymbol())))
-        d = (conf.GetAtomPosition(i) - conf.GetAtomPosition(j)).Length()
-        if key in short and d < short[key]:  # type: ignore[comparison-overlap]
-            b.SetBondType(Chem.BondType.DOUBLE)
-    mol2 = rw.GetMol()
-    for a in mol2.GetAtoms():
-        a.SetNoImplicit(False)
+        if need[i] == 2 and need[j] == 2 and np.linalg.norm(pos[i] - pos[j]) < 1.25:
+            b.SetBondType(Chem.BondType.TRIPLE)
+            need[i] = need[j] = 0
+    need = np.minimum(need, 1)
+    Chem.FastFindRings(rw)
+    ring = rw.GetRingInfo()
+    for i in range(n):  # terminal and acyclic pi bonds: the shortest bond to a partner that needs one
+        if need[i] and not ring.NumAtomRings(i):
+            cand = [j for j in nbrs[i] if need[j]]
+            if cand:
+                j = min(cand, key=lambda j: np.linalg.norm(pos[i] - pos[j]))
+                rw.GetBondBetweenAtoms(i, j).SetBondType(Chem.BondType.DOUBLE)
+                need[i] = need[j] = 0
+    for b in rw.GetBonds():  # the rest, in rings: aromatic flags for RDKit's kekuliser
+        i, j = b.GetBeginAtomIdx(), b.GetEndAtomIdx()
+        if need[i] and need[j] and b.IsInRing():
+            b.SetBondType(Chem.BondType.AROMATIC)
+            b.SetIsAromatic(True)
+            rw.GetAtomWithIdx(i).SetIsAromatic(True)
+            rw.GetAtomWithIdx(j).SetIsAromatic(True)
+    out = rw.GetMol()
+    for a in out.GetAtoms():
+        a.SetNoImplicit(a.GetFormalCharge() != 0)  # charged (nitro) atoms carry no implied H
+        a.SetNumExplicitHs(0)
     try:
-        Chem.SanitizeMol(mol2)
+        Chem.SanitizeMol(out)
     except Exception as exc:
-        raise XrdplugError(f"the bond orders of the molecule could not be worked out from its geometry ({exc})") from None
-    mol.__init__(mol2)  # type: ignore[misc]
+        raise XrdplugError(
+            f"the bond orders of the molecule could not be worked out from its geometry ({exc}); give it with "
+            "H atoms or as SMILES"
+        ) from None
+    mol.__init__(out)  # type: ignore[misc]
 
 
 def molecule_from_rdkit(mol: Chem.Mol, keep_geometry: bool = False, seed: int = 0, name: str = "molecule") -> Molecule:
@@ -197,9 +310,47 @@ def molecule_from_rdkit(mol: Chem.Mol, keep_geometry: bool = False, seed: int = 
         coords = np.array(mol.GetConformer().GetPositions(), dtype=np.float64)
     else:
         coords = embed(mol, seed=seed)
-    return to_molecule(mol, coords, smiles=smiles, name=name)
+    out = to_molecule(mol, coords, smiles=smiles, name=name)
+    out.torsion_samples = torsion_samples(mol, out, seed=seed)
+    return out
 
 
 def heavy_atom_count(smiles: str) -> int:
     mol = Chem.MolFromSmiles(smiles)
     return mol.GetNumAtoms() if mol is not None else 0
+
+
+def stereoisomers(smiles: str, limit: int = 8) -> list[str]:
+    """Every stereoisomer a SMILES leaves open, one of each mirror-image pair (X-ray amplitudes cannot tell
+    enantiomers apart), as SMILES with all centres assigned; [smiles] when nothing is open.
+
+    XrdplugError when more than `limit` diastereomers would have to be searched.
+    """
+    from rdkit.Chem.EnumerateStereoisomers import EnumerateStereoisomers, StereoEnumerationOptions
+
+    mol = Chem.MolFromSmiles(smiles)
+    if mol is None:
+        raise XrdplugError(f"RDKit cannot parse the SMILES '{smiles}'")
+    opts = StereoEnumerationOptions(onlyUnassigned=True, unique=True, tryEmbedding=False, maxIsomers=4 * limit + 4)
+    isomers = [Chem.MolToSmiles(m) for m in EnumerateStereoisomers(mol, options=opts)]
+    if len(isomers) <= 1:
+        return [smiles.strip()]
+    kept: list[str] = []
+    seen: set[str] = set()
+    for s in isomers:
+        if s in seen:
+            continue
+        kept.append(s)
+        seen.add(s)
+        seen.add(_mirror(s))
+    if len(kept) > limit:
+        raise XrdplugError(
+            f"the SMILES leaves {len(kept)} diastereomers open (unassigned stereocentres or double bonds); at "
+            f"most {limit} are searched: give the stereochemistry (@/@@, / and \\\\) in the SMILES"
+        )
+    return kept
+
+
+def _mirror(smiles: str) -> str:
+    mol = Chem.MolFromSmiles(smiles.replace("@@", "!").replace("@", "@@").replace("!", "@"))
+    return Chem.MolToSmiles(mol) if mol is not None else ""

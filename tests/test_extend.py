@@ -37,24 +37,6 @@ def xrdplug_register_models():
 '''
 
 
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory) -> Path:
-    from xrdplug.models.checkpoint import save_checkpoint
-    from xrdplug.plugin_manager import registry
-
-    hp = {"filters": [4, 8, 16], "in_channels": 4}
-    path = tmp_path_factory.mktemp("ckpt") / "tiny_unet.pt"
-    save_checkpoint(path, registry().get("model", "unet").build(**hp), "unet", hp, meta={})
-    return path
-
-
-@pytest.fixture(scope="module")
-def thpp_15(thpp):
-    from xrdplug.sources import read_reflections
-
-    return read_reflections(thpp["hkl"]).f_obs.resolution_filter(d_min=1.5)
-
-
 def test_extend_keeps_measured_bit_for_bit_and_flags_predictions(thpp_15, tiny_checkpoint):
     from xrdplug.pipeline import extend
 
@@ -75,11 +57,41 @@ def test_extend_keeps_measured_bit_for_bit_and_flags_predictions(thpp_15, tiny_c
     assert ext.size() == complete.size()
 
 
-def test_public_api_returns_a_miller_array(thpp_15, tiny_checkpoint):
+def test_public_api_returns_the_flags_and_provenance(thpp_15, tiny_checkpoint):
+    """xrdplug.extend() used to return a bare miller.array: the flags and notes were lost."""
+    import hashlib
+
     import xrdplug
 
-    ext = xrdplug.extend(thpp_15, model="unet", d_min=0.8, checkpoint=str(tiny_checkpoint))
-    assert ext.is_xray_amplitude_array() and ext.size() > thpp_15.size()
+    res = xrdplug.extend(thpp_15, model="unet", d_min=0.8, checkpoint=str(tiny_checkpoint))
+    ext = res.as_miller_array()
+    assert ext is res.f_extended and ext.is_xray_amplitude_array() and ext.size() > thpp_15.size()
+    assert res.predicted.indices().all_eq(ext.indices())
+    assert res.predicted_selection().count(True) == res.n_predicted == 2010 - 302
+    assert res.measured().size() == 302 and res.measured().indices().all_eq(
+        ext.select(~res.predicted_selection()).indices())
+    prov = res.provenance
+    assert prov["model"] == "unet" and prov["weights"] == "tiny_unet.pt"
+    assert prov["sha256"] == hashlib.sha256(tiny_checkpoint.read_bytes()).hexdigest()
+    assert any("predicted SIGF" in n for n in res.notes)
+    # solve takes the result as it is and says how many reflections were predicted
+    solution = xrdplug.solve(res, phaser="charge-flipping", formula="C10H10F2N4", seed=1, max_attempts=1)
+    assert solution.figures["n_predicted"] == res.n_predicted
+
+
+def test_extend_keeps_every_measured_reflection_beyond_d_min(thpp, tiny_checkpoint):
+    """thpp reaches 0.70 A: the 965 measured reflections beyond 0.8 A were dropped without a word."""
+    import xrdplug
+    from xrdplug.sources import read_reflections
+
+    full = read_reflections(thpp["hkl"]).f_obs
+    res = xrdplug.extend(full, model="unet", d_min=0.8, checkpoint=str(tiny_checkpoint))
+    assert res.n_measured == full.size() == 2975
+    measured = dict(zip(full.indices(), full.data()))
+    kept = res.measured()
+    assert dict(zip(kept.indices(), kept.data())) == measured  # every one, bit for bit
+    assert res.f_extended.d_min() == pytest.approx(full.d_min())
+    assert any("965 measured reflections beyond 0.8 A kept as measured" in n for n in res.notes)
 
 
 def test_extend_cli_writes_mtz_with_flag_column(cli, thpp, tiny_checkpoint, tmp_path: Path):
@@ -91,9 +103,28 @@ def test_extend_cli_writes_mtz_with_flag_column(cli, thpp, tiny_checkpoint, tmp_
     import cctbx_bridge  # noqa: F401
 
     mtz = iotbx.mtz.object(str(out))
-    assert mtz.column_labels() == ["H", "K", "L", "F", "SIGF", "PREDICTED"]
+    assert mtz.column_labels() == ["H", "K", "L", "F", "SIGF", "I", "SIGI", "PREDICTED"]
     flags = mtz.get_column("PREDICTED").extract_values().as_numpy_array()
     assert set(np.unique(flags)) == {0.0, 1.0}
+    history = [line.strip() for line in mtz.history()]
+    assert any(line.startswith("xrdplug model=unet") for line in history)
+    assert any(line.startswith("xrdplug sha256=") and len(line) == len("xrdplug sha256=") + 64 for line in history)
+    out_text = " ".join(res.stdout.split())
+    assert "302 measured" in out_text and "1708 PREDICTED" in out_text
+
+
+def test_extend_cli_keeps_measured_beyond_d_min(thpp, tiny_checkpoint, tmp_path: Path, capsys):
+    from conftest import run_main
+
+    from xrdplug.sources import read_reflections
+
+    out = tmp_path / "full.mtz"
+    code, stdout, err = run_main(["extend", thpp["hkl"], "-m", "unet", "--checkpoint", tiny_checkpoint, "-o", out],
+                                 capsys)
+    assert code == 0, err
+    assert "965 measured reflections beyond 0.8 A kept as measured" in " ".join(stdout.split())
+    back = read_reflections(out)
+    assert back.f_obs.size() - back.n_predicted == 2975
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ from xrdplug.data import cases, generate, molecular, noise, shards
 from xrdplug.data import smiles as smiles_sets
 from xrdplug.errors import XrdplugError
 
-FAST = molcrystal.MolParams(relax_steps=120)
+FAST = molcrystal.MolParams(relax_steps=120, max_pack_ratio=1.6)
 NAPHTHALENE = "c1ccc2ccccc2c1"
 ASPIRIN = "CC(=O)Oc1ccccc1C(=O)O"
 ANTHRACENE = "c1ccc2cc3ccccc3cc2c1"
@@ -66,7 +66,7 @@ def test_operator_table_matches_cctbx() -> None:
 @pytest.mark.parametrize("sg", ["P 1 21/c 1", "C 1 2/c 1", "P 1 21 1"])
 def test_packing_has_no_clash_and_real_density(sg: str) -> None:
     cs = molecular.conformers(ANTHRACENE)
-    model = molcrystal.build_crystal(cs, 11, FAST, space_group=sg, z_prime=1.0)
+    model = molcrystal.build_crystal(cs, 11, molcrystal.MolParams(), space_group=sg, z_prime=1.0)
     assert model.space_group == sg and model.z_prime == 1.0
     assert _min_contact_ratio(model, cs) >= 1.0 - 1e-6  # every intermolecular pair at or beyond its limit
     # real organics: V / sum of Hofmann volumes ~0.9-1.05; a rigid molecule packs near that even with little effort
@@ -115,6 +115,8 @@ def test_sample_rebuilds_from_its_seed(tmp_path: Path) -> None:
     assert set(index) >= {"smiles", "z_prime", "n_heavy", "n_rotatable", "kind", "formula"}
     assert set(index["kind"]) == {"molecular"}
     raw = shards.load_sample(root, 2)
+    molecular._CACHE.clear()  # rebuild the conformers too, as a fresh process would
+    molcrystal._NONBONDED.clear()
     again = molecular.sample(raw["smiles"], raw["seed"], params)
     assert np.array_equal(again["hkl"], raw["hkl"])
     assert np.allclose(again["f"].astype(np.float16), raw["f"])
@@ -179,7 +181,8 @@ def test_cases_round_trip_through_cctbx(tmp_path: Path) -> None:
         assert "H" in list(xs.scattering_types())
         data = read_mtz(folder / "data.mtz")
         f_obs = data.f_obs
-        assert data.measured == "amplitudes" and f_obs.sigmas() is not None
+        # the file holds I, SIGI and F, SIGF: the reader takes the intensities (French-Wilson once)
+        assert data.measured == "intensities" and f_obs.is_xray_amplitude_array() and f_obs.sigmas() is not None
         assert f_obs.d_min() >= 0.8 - 1e-3 and f_obs.size() == row["n_observed"]
         f_calc = f_obs.structure_factors_from_scatterers(xs, algorithm="direct").f_calc().amplitudes()
         fo, fc = f_obs.common_sets(f_calc)
@@ -212,7 +215,7 @@ def test_smiles_splits_are_disjoint_and_benchmarks_use_test_molecules() -> None:
 def test_molecular_dataset_gives_noisy_inputs_and_exact_targets(tmp_path: Path) -> None:
     from xrdplug.data.dataset import ShardDataset, make_item
 
-    params = replace(FAST, max_edge=16.0)
+    params = replace(FAST, max_edge=16.0, max_pack_ratio=9.0)
     pool = tmp_path / "mols.smi"
     pool.write_text(f"{NAPHTHALENE}\n")
     root = tmp_path / "ds"

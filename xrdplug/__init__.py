@@ -1,10 +1,11 @@
 """xrdplug: extend X-ray diffraction data past its measured resolution, then phase it ab initio.
 
-From a cctbx script::
+From a cctbx script (import xrdplug before torch, RDKit or matplotlib)::
 
-    from xrdplug import extend, solve
-    extended = extend(f_obs, model="transformer", d_min=0.8)   # a cctbx miller.array
-    result = solve(extended, phaser="charge-flipping")           # a PhasingResult
+    import xrdplug
+    result = xrdplug.extend(f_obs, model="transformer", d_min=0.8)   # an ExtendResult
+    result.f_extended, result.predicted, result.provenance           # miller.array, int flags (1 predicted), dict
+    solution = xrdplug.solve(result, phaser="charge-flipping")         # a PhasingResult
 
 Importing xrdplug loads neither cctbx nor torch; it only makes loading both safe in either order
 (see `xrdplug.runtime`).
@@ -26,18 +27,24 @@ __all__ = ["extend", "solve", "hookimpl", "XrdplugError", "__version__"]
 if TYPE_CHECKING:  # pragma: no cover
     from cctbx import miller
 
+    from .pipeline import ExtendResult
     from .protocols import PhasingResult
 
 
-def extend(f_obs: miller.array, model: str = "transformer", d_min: float = 0.8, **options: Any) -> miller.array:
-    """Predict the missing amplitudes of `f_obs` out to `d_min`; measured ones are kept as measured."""
+def extend(f_obs: miller.array, model: str = "transformer", d_min: float = 0.8, **options: Any) -> ExtendResult:
+    """Predict the missing amplitudes of `f_obs` out to `d_min`; every measured one is kept as measured.
+
+    Returns an ExtendResult: `.f_extended` (miller.array, also `.as_miller_array()`), `.predicted` (int flags
+    on the same indices, 1 = predicted), `.measured()`, `.provenance` (model, weights, sha256), `.notes`.
+    """
     from .pipeline import extend as _extend
 
-    return _extend(f_obs, model=model, d_min=d_min, **options).f_extended
+    return _extend(f_obs, model=model, d_min=d_min, **options)
 
 
-def solve(f_obs: miller.array, phaser: str = "charge-flipping", **options: Any) -> PhasingResult:
-    """Phase `f_obs` ab initio with the named phaser plugin."""
+def solve(data: miller.array | ExtendResult, phaser: str = "charge-flipping", **options: Any) -> PhasingResult:
+    """Phase amplitudes ab initio with the named phaser plugin: a miller.array, or an ExtendResult (its
+    figures then say how many reflections were predicted: `figures["n_predicted"]`)."""
     from .solving import phase
 
-    return phase(f_obs, phaser=phaser, **options)
+    return phase(data, phaser=phaser, **options)

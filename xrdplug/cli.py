@@ -65,23 +65,17 @@ def _fail(message: str, code: int) -> None:
 
 
 def main() -> None:
+    """Run the CLI. Usage errors (unknown command or option, a bad value, a missing argument) are Typer's
+    own: its standalone mode prints the usage and the error and exits 2, without our needing click (typer
+    0.29 vendors it and no longer installs it). Our own errors leave the app and are printed here."""
     _load_plugin_commands()
     try:
-        app(standalone_mode=False)
+        app(standalone_mode=True)
     except XrdplugError as exc:
         _fail(str(exc), exc.exit_code)
     except KeyboardInterrupt:
         _fail("interrupted", 130)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except Exception as exc:  # click usage errors and the like
-        import click
-
-        if isinstance(exc, click.exceptions.Abort):
-            _fail("aborted", 1)
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
+    except Exception as exc:
         if os.environ.get("XRDPLUG_DEBUG"):
             raise
         _fail(f"internal error: {exc!r} (set XRDPLUG_DEBUG=1 for a traceback and please report it)", 1)

@@ -9,6 +9,10 @@ class XrdplugError(Exception):
     exit_code: int = 2
 
 
+class UnreadableError(XrdplugError):
+    """The file is not in the format its reader expects (the host then names every format it tried)."""
+
+
 class PluginError(XrdplugError):
     """A plugin is missing, unusable or broken."""
 

@@ -127,6 +127,7 @@ class MolParams:
     max_reflections: int = 12000
     d_high: float = 0.8
     attempts: int = 6
+    max_pack_ratio: float = 1.3  # packings looser than this (V / Hofmann) are packed again, up to attempts
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -221,6 +222,7 @@ def build_crystal(cs: Any, seed: int, params: MolParams, space_group: str | None
     relaxer = packing.SoftRelaxer(packer, pressure=params.pressure, steps=params.relax_steps)
     v_mol = hofmann_volume(elements)
     flex = _flexibility(cs, params) if params.flexible and (cs.molecule.torsions or _rotors(cs)) else None
+    loose = None
     for _attempt in range(params.attempts):
         if half:
             k = int(rng.integers(len(cs.centro)))
@@ -241,6 +243,12 @@ def build_crystal(cs: Any, seed: int, params: MolParams, space_group: str | None
         target = rng.normal(*params.density)
         if best is None:
             continue
+        if best.volume / (len(best.ops) * v_mol) > params.max_pack_ratio and _attempt < params.attempts - 1:
+            if loose is None or best.volume < loose[0].volume:
+                loose = (best, target, k)
+            continue  # far looser than any real crystal: pack again (the loosest tail would be unrealistic)
+        if loose is not None and loose[0].volume < best.volume:
+            best, target, k = loose
         z_mol = len(best.ops)
         pack_ratio = best.volume / (z_mol * v_mol)
         cell = best.cell.copy()
@@ -281,7 +289,7 @@ def build_crystal(cs: Any, seed: int, params: MolParams, space_group: str | None
 
 def _pack_once(packer: packing.Packer, relaxer: packing.SoftRelaxer, x: np.ndarray, rng: np.random.Generator,
                site: np.ndarray | None, beta: float, flex: packing.Flexibility | None) -> packing.Packing | None:
-    start = packer.pack(x, rng, site=site, moves=0, beta=beta)
+    start = packer.pack(x, rng, site=site, moves=0, beta=beta, rounds=1)
     if start is None:
         return None
     fixed = site is not None

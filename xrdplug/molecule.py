@@ -33,6 +33,7 @@ class Molecule:
     smiles: str = ""
     name: str = "molecule"
     inversion_partner: np.ndarray | None = None  # atom permutation of a centrosymmetric form, if any
+    torsion_samples: np.ndarray | None = None  # (M, T) torsion changes (rad) that give low-energy conformers
 
     def __post_init__(self) -> None:
         self.coords = np.asarray(self.coords, dtype=np.float64).reshape(-1, 3)
@@ -187,3 +188,104 @@ def rotate_about(v: np.ndarray, axis: np.ndarray, angle: float) -> np.ndarray:
     """Rodrigues rotation of row vectors v about a unit axis."""
     c, s = np.cos(angle), np.sin(angle)
     return v * c + np.cross(axis, v) * s + np.outer(v @ axis, axis) * (1 - c)
+
+
+@dataclass
+class HalfMolecule:
+    """One half of a centrosymmetric molecule, coordinates relative to its inversion centre."""
+
+    half: Molecule  # the atoms kept (a connected half), with their own bonds and torsions
+    atoms: np.ndarray  # their indices in the whole molecule
+    partner: np.ndarray  # partner[i]: the whole-molecule atom that atom i's inversion image stands for
+
+
+def inversion_partners(automorphisms: list[tuple[int, ...]], mol: Molecule) -> np.ndarray | None:
+    """An atom permutation that can be an inversion centre of the molecule: an involution that fixes no
+    atom and preserves every bond (one of RDKit's graph automorphisms), with the centre at a bond midpoint
+    or a ring centre. None when the molecule cannot sit on an inversion centre."""
+    x = mol.coords
+    best, best_rms = None, None
+    for perm in automorphisms:
+        p = np.asarray(perm)
+        if len(p) != mol.n_atoms or np.any(p == np.arange(len(p))) or np.any(p[p] != np.arange(len(p))):
+            continue
+        centre = (x + x[p]).mean(axis=0) / 2
+        rms = float(np.sqrt((((x - centre) + (x[p] - centre)) ** 2).sum(axis=1).mean()))
+        if best_rms is None or rms < best_rms:
+            best, best_rms = p, rms
+    return best
+
+
+def half_molecule(mol: Molecule, partner: np.ndarray) -> HalfMolecule:
+    """The half of a molecule that an inversion centre completes (see `inversion_partners`).
+
+    When a bond joins the halves (biphenyl's central C-C), the halves keep their own geometry and the centre
+    is that bond's midpoint, so the inversion image is bonded exactly as the model was (the torsion across
+    it becomes 180 deg, as it must). Otherwise (a ring centre, as in anthracene) each half atom is averaged
+    with the inverted image of its partner, which makes the model centrosymmetric.
+    """
+    nb = neighbours(mol.bonds, mol.n_atoms)
+    heavy = mol.heavy
+    start = int(np.flatnonzero(heavy)[0])
+    chosen: list[int] = []
+    taken = np.zeros(mol.n_atoms, dtype=bool)
+    queue = [start]
+    while queue:  # BFS: take an atom unless its partner is already taken
+        i = queue.pop(0)
+        if taken[i] or taken[partner[i]]:
+            continue
+        taken[i] = True
+        chosen.append(i)
+        queue.extend(nb[i])
+    for i in range(mol.n_atoms):  # atoms unreachable without crossing to the other half
+        if not taken[i] and not taken[partner[i]]:
+            taken[i] = True
+            chosen.append(i)
+    atoms = np.array(sorted(chosen), dtype=np.int64)
+    x = mol.coords
+    cross = [(int(a), int(b)) for a, b in mol.bonds if taken[a] != taken[b] and partner[a] == b]
+    if cross:
+        a, b = cross[0]
+        centre = (x[a] + x[b]) / 2
+        local = x[atoms] - centre
+    else:
+        # the rigid core (moved by no torsion) is averaged with its inverted partner; flexible groups keep
+        # their own geometry, since their torsions are searched anyway
+        moving = set()
+        for t in mol.torsions:
+            moving.update(int(m) for m in t.moving)
+        core = np.array([i for i in range(mol.n_atoms) if i not in moving and partner[i] not in moving])
+        core = core if len(core) else np.arange(mol.n_atoms)
+        centre = (x[core] + x[partner[core]]).mean(axis=0) / 2
+        local = x[atoms] - centre
+        in_core = np.isin(atoms, core)
+        local[in_core] = ((x[atoms[in_core]] - centre) - (x[partner[atoms[in_core]]] - centre)) / 2
+    index = {int(a): k for k, a in enumerate(atoms)}
+    bonds = np.array([(index[int(a)], index[int(b)]) for a, b in mol.bonds if taken[a] and taken[b]],
+                     dtype=np.int64).reshape(-1, 2)
+    elements = [mol.elements[i] for i in atoms]
+    torsions = []
+    for t in mol.torsions:
+        if taken[t.a] and taken[t.b] and partner[t.a] != t.b:
+            moving_full = set(int(m) for m in t.moving)
+            inside = [index[m] for m in moving_full if taken[m]]
+            # only torsions whose moving side lies wholly in this half turn independently
+            if len(inside) == len(moving_full):
+                torsions.append((index[t.a], index[t.b]))
+    h_mask = np.array([e not in ("H", "D") for e in elements])
+    tors = build_torsions(bonds, len(elements), torsions, h_mask) if torsions else []
+    # keep the moving sides away from the centre: the root must be the atom nearest to it
+    if tors:
+        root = int(np.argmin(np.linalg.norm(local, axis=1) + 100 * ~h_mask))
+        fixed = []
+        for tt in tors:
+            if root in set(int(m) for m in tt.moving):
+                other = side_of(bonds, len(elements), tt.b, tt.a)
+                fixed.append(Torsion(tt.b, tt.a, other))
+            else:
+                fixed.append(tt)
+        fixed.sort(key=lambda tt: len(tt.moving))
+        tors = fixed
+    half = Molecule(elements=elements, coords=local, bonds=bonds, torsions=tors, smiles=mol.smiles,
+                    name=f"{mol.name} (half on an inversion centre)")
+    return HalfMolecule(half=half, atoms=atoms, partner=np.asarray(partner))

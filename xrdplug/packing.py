@@ -1,4 +1,4 @@
-"""Pack one rigid molecule into a monoclinic cell: random orientation, then compress the cell to contact.
+"""Pack one molecule into a monoclinic cell: random orientation, compression to contact, relaxation.
 
 Pure numpy. The molecule (Cartesian, centred) is placed with its centre at fractional position p; the
 space group's operators (R_k, t_k) and lattice translations n make the other molecules. Because every
@@ -10,12 +10,14 @@ vector from atom i of molecule 0 to atom j of image (k, n) is
     d_ij = (W_k y_j - y_i) + O(cell) s_kn,     s_kn = R_k p + t_k + n - p,
 
 and O(cell) s = a s1 x + b s2 y + c s3 (cos beta, 0, sin beta) is linear in each edge. |d_ij|^2 is then a
-quadratic in the edge being compressed, so the edge at which the first contact appears is found exactly,
-for all atom pairs of all nearby images at once (one numpy pass per edge, no bisection steps). Beta is
-scanned on a grid (its terms are trigonometric). Rounds over a, b, c and beta in random order repeat until
-the volume stops shrinking; then small random turns and shifts of the molecule, each followed by an exact
-uniform expansion to clear the clashes it made and a new compression, are kept when the volume drops
-(a greedy search; real crystals pack their molecules far better than a random orientation does).
+quadratic in the edge being compressed (or in a uniform scale of the cell), so the edge at which the first
+contact appears is found exactly, for all atom pairs of all nearby images at once (`Packer`: one numpy
+pass per edge, no bisection steps; beta's clash arcs are solved exactly too).
+
+Compression to contact alone jams: measured on MOSES molecules it leaves the cell at 2.4x the sum of
+Hofmann volumes (V per non-H atom ~40 A^3, real crystals ~18). `SoftRelaxer` then relaxes the packing
+under pressure with soft contacts (FIRE on cell, orientation, position and, with `Flexibility`, torsions),
+and `Packer.expand_uniform` removes the last overlaps exactly, so the result is clash-free.
 
 A contact is a clash when d < threshold_ij (`contact_thresholds`: a fraction of the sum of van der Waals
 radii, with shorter limits for hydrogen bonds).
@@ -39,13 +41,15 @@ class ContactRule:
 
     Measured on real structures shipped with cctbx-base (intermolecular minima, xrdplug's
     `scripts/measure_contacts.py`): non-H pairs 0.96-0.98, C-H 0.94-0.98, H-H 1.04 of the Bondi sums (H 1.10);
-    hydrogen bonds H...O 1.84 A, H...N 1.99 A, O...O 2.72 A, N...O 2.77 A. The default fraction 0.93, a
+    hydrogen bonds H...O 1.84 A, H...N 1.99 A, O...O 2.72 A, N...O 2.77 A (typical crystal H bonds: O-H...O
+    2.5-2.8, N-H...O 2.8-3.0, N-H...N 2.9-3.1 A). The default fraction 0.93, a
     little below those minima, puts C...C at 3.16 A and H...H at 2.05 A (the ~3.0/2.0 A rule of thumb).
     """
 
     vdw_fraction: float = 0.93
-    hbond_h: float = 1.75  # donor H ... acceptor (N, O)
-    hbond_heavy: float = 2.55  # donor (N-H, O-H) ... acceptor heavy atoms
+    hbond_h: float = 1.75  # donor H ... acceptor O (N: + n_extra / 2)
+    hbond_heavy: float = 2.55  # donor (N-H, O-H) ... acceptor, both O (each N: + n_extra)
+    n_extra: float = 0.15  # N-H...O / O-H...N and N-H...N hydrogen bonds are longer than O-H...O ones
 
 
 def contact_thresholds(
@@ -58,8 +62,12 @@ def contact_thresholds(
     dh, dn = np.asarray(donor_h, bool), np.asarray(donor, bool)
     hb_h = (dh[:, None] & acc[None, :]) | (acc[:, None] & dh[None, :])
     hb_x = (dn[:, None] & acc[None, :]) | (acc[:, None] & dn[None, :])
-    thr = np.where(hb_x, np.minimum(thr, rule.hbond_heavy), thr)
-    thr = np.where(hb_h, np.minimum(thr, rule.hbond_h), thr)
+    n_atom = np.array([e == "N" for e in elements], dtype=np.float64)
+    heavy_limit = rule.hbond_heavy + rule.n_extra * (n_atom[:, None] + n_atom[None, :])
+    h_limit = rule.hbond_h + 0.5 * rule.n_extra * np.maximum(n_atom[:, None] * acc[:, None],
+                                                            n_atom[None, :] * acc[None, :])
+    thr = np.where(hb_x, np.minimum(thr, heavy_limit), thr)
+    thr = np.where(hb_h, np.minimum(thr, h_limit), thr)
     return thr
 
 
@@ -472,22 +480,15 @@ class SoftRelaxer:
     overlaps are then removed by the exact uniform expansion of `Packer`, so the result is clash-free.
     """
 
-    def __init__(self, packer: Packer, pressure: float = 1e-2, steps: int = 300, rebuild: int = 10,
+    def __init__(self, packer: Packer, pressure: float = 1e-2, steps: int = 300, rebuild_max: int = 50,
                  skin: float = 1.5, max_move: float = 0.1, squeeze: float = 0.7, release: float = 0.02) -> None:
         self.pk = packer
         self.pressure = pressure
         self.steps = steps
-        self.rebuild = rebuild
+        self.rebuild_max = rebuild_max
         self.skin = skin
         self.max_move = max_move
         self.squeeze = squeeze
-        self.beta_pressure = 0.0
-        self.kicks = False
-        self.ramp = 0.0
-        self.kick_every = 100
-        self.kick_turn = 0.1
-        self.kick_shift = 0.01
-        self._krng = np.random.default_rng(0)
         self.release = release
 
     def _neighbours(self, cell: np.ndarray, y: np.ndarray, p: np.ndarray, ops: np.ndarray, radius: float):
@@ -540,8 +541,7 @@ class SoftRelaxer:
             np.dot(gd[:, 0] * cb + gd[:, 2] * sb, s[:, 2]) + self.pressure * cell[0] * cell[1] * sb,
             # no pressure on beta: shearing at fixed edges always shrinks V, so it would drive beta to a bound;
             # beta moves only where contacts push it (its start is drawn from a realistic distribution)
-            np.radians(1.0) * (np.dot(cell[2] * s[:, 2], -gd[:, 0] * sb + gd[:, 2] * cb)
-                               + self.beta_pressure * self.pressure * cell[0] * cell[1] * cell[2] * cb),
+            np.radians(1.0) * np.dot(cell[2] * s[:, 2], -gd[:, 0] * sb + gd[:, 2] * cb),
         ])
         if fixed:
             g_p = np.zeros(3)
@@ -576,25 +576,16 @@ class SoftRelaxer:
                 lever[t] = max(1.0, float(np.linalg.norm(r - np.outer(r @ u, u), axis=1).max()))
         dt, dt_max, alpha, n_pos = 0.05, 0.4, 0.1, 0
         nb = None
+        travel, built = 0.0, 0
         self._rp = np.einsum("kab,b->ka", pk.R - np.eye(3)[None], p)
         pressure = self.pressure
         for step in range(self.steps):
             if step == int(self.squeeze * self.steps):  # then let the overlaps out at almost no pressure
                 self.pressure, vel[:], dt, alpha, n_pos = pressure * self.release, 0.0, 0.05, 0.1, 0
-            elif step < self.squeeze * self.steps and self.ramp:
-                self.pressure = pressure * (self.ramp + (1 - self.ramp) * step / (self.squeeze * self.steps))
-            if self.kicks and step and step % self.kick_every == 0 and step < self.squeeze * self.steps - self.kick_every:
-                # a shake under pressure: the soft walls push the overlaps out, and the packing can leave a
-                # local minimum (annealing by kicks)
-                krng = self._krng
-                y = y @ small_rotation(krng, self.kick_turn).T
-                if not fixed:
-                    p = (p + krng.normal(0.0, self.kick_shift, 3)) % 1.0
-                    self._rp = np.einsum("kab,b->ka", pk.R - np.eye(3)[None], p)
-                vel[:] = 0.0
-                nb = None
-            if step % self.rebuild == 0 or nb is None:
+            if nb is None or travel > self.skin / 2 or step - built >= self.rebuild_max:
+                # rebuild the pair list once two atoms may have closed in by a skin since the last one
                 nb = self._neighbours(cell, y, p, ops, radius + (1.0 if n_t else 0.0))
+                travel, built = 0.0, step
                 if nb is None:  # nothing in reach yet: plain compression
                     cell[:3] *= 0.9
                     continue
@@ -634,6 +625,9 @@ class SoftRelaxer:
             big = np.abs(move).max()
             if big > self.max_move:
                 move *= self.max_move / big
+            # how far an atom of molecule 0 or of a neighbour (at most ~2 cells away) can have moved
+            travel += 2.0 * float(np.abs(move[:4]).sum()) + float(np.sqrt(move[4:7] @ move[4:7])) + \
+                float(np.sqrt(move[7:10] @ move[7:10])) + float(np.abs(move[10:]).sum())
             cell[:3] = np.maximum(cell[:3] + move[:3], pk.min_edge)
             beta = cell[3] + np.degrees(move[3] / cell[2])
             cell[3] = float(np.clip(beta, *pk.beta_range))

@@ -6,16 +6,20 @@ measured are predicted, and a flag array says which is which.
 
 from __future__ import annotations
 
+import hashlib
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .errors import XrdplugError
 from .hklgrid import GRID_SHAPE, cell_fits, max_indices
 
 if TYPE_CHECKING:  # pragma: no cover
     from cctbx import miller
+
+    from .protocols import ReflectionData
 
 D_LOW = 1.5  # the models' input sphere: what they were trained to see
 D_HIGH = 0.8  # the models' target sphere
@@ -24,6 +28,14 @@ PREDICTED_SIGMA_FRACTION = 0.35  # sigma(F_pred) = fraction * F_pred when a mode
 
 @dataclass
 class ExtendResult:
+    """What extend returns: the extended amplitudes, which of them are predicted, and from where.
+
+    For a cctbx script: `result.f_extended` (or `result.as_miller_array()`) is the miller.array of measured +
+    predicted |F| with sigmas; `result.predicted` the int flags on the same indices (1 predicted, 0 measured);
+    `result.measured()` the measured reflections alone; `result.provenance` what wrote the predictions
+    (model, weights file, its sha256); `xrdplug.solve(result)` phases it and counts the predictions.
+    """
+
     f_extended: miller.array  # measured + predicted amplitudes, with sigmas
     predicted: miller.array  # int flag on the same indices: 1 predicted, 0 measured
     model: str
@@ -32,6 +44,49 @@ class ExtendResult:
     n_predicted: int
     seconds: float
     notes: list[str] = field(default_factory=list)
+    weights_sha256: str = ""
+    d_min: float = D_HIGH
+
+    def as_miller_array(self) -> miller.array:
+        """The extended amplitudes (measured + predicted): flags travel separately, in `predicted`."""
+        return self.f_extended
+
+    def predicted_selection(self) -> Any:
+        """flex.bool over f_extended: True where the amplitude is predicted (for `f_extended.select(...)`)."""
+        return self.predicted.data() == 1
+
+    def measured(self) -> miller.array:
+        """The measured amplitudes alone, exactly as given."""
+        return self.f_extended.select(self.predicted.data() == 0)
+
+    @property
+    def provenance(self) -> dict[str, str]:
+        from . import __version__
+
+        return {
+            "predicted": f"{self.n_predicted} of {self.n_measured + self.n_predicted} reflections (flag 1)",
+            "model": self.model,
+            "weights": Path(self.checkpoint).name if self.checkpoint else "",
+            "sha256": self.weights_sha256,
+            "d_min": f"{self.d_min:g}",
+            "xrdplug": __version__,
+        }
+
+    def as_reflection_data(self) -> ReflectionData:
+        """The result as the readers' currency, so that `xrdplug.sources.write_reflections` writes the flags."""
+        from .protocols import ReflectionData
+
+        return ReflectionData(self.f_extended, "extend", ["F", "SIGF", "PREDICTED"], "amplitudes",
+                              list(self.notes), predicted=self.predicted, provenance=self.provenance)
+
+
+def sha256_of(path: str | Path) -> str:
+    """The file's SHA-256 (hex): names the exact weights that made a prediction."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def check_fits_model(f_obs: miller.array, d_min: float) -> list[str]:
@@ -61,8 +116,9 @@ def check_fits_model(f_obs: miller.array, d_min: float) -> list[str]:
         )
     if d_min_obs < D_LOW - 0.02:
         notes.append(
-            f"data reach {d_min_obs:.2f} A: the model sees the reflections to {D_LOW} A it was trained on; "
-            "all measured reflections are kept as measured"
+            f"data reach {d_min_obs:.2f} A: the model sees the measured reflections to {D_LOW} A it was trained "
+            f"on and predicts only reflections to {d_min} A that were not measured; every measured reflection "
+            "is kept as measured"
         )
     low = f_obs.resolution_filter(d_min=D_LOW)
     completeness = low.completeness(d_max=d_max_obs)
@@ -80,33 +136,59 @@ def load_torch_first() -> None:
         import torch  # noqa: F401
 
 
+def measured_amplitudes(data: Any) -> tuple[miller.array, list[str]]:
+    """The measured amplitudes of a miller.array, a ReflectionData or an ExtendResult: reflections that a
+    model predicted before are never fed to a model as if measured."""
+    notes: list[str] = []
+    if isinstance(data, ExtendResult):
+        notes.append(f"the input was extended before: its {data.n_predicted} predicted reflections are set aside")
+        return data.measured(), notes
+    if hasattr(data, "measured_only") and hasattr(data, "f_obs"):
+        n = getattr(data, "n_predicted", 0)
+        if n:
+            notes.append(f"the input holds {n} predicted reflections (PREDICTED = 1): set aside, the "
+                         f"{data.f_obs.size() - n} measured ones are extended")
+        return data.measured_only(), notes
+    return data, notes
+
+
 def extend(
-    f_obs: miller.array,
+    f_obs: Any,
     model: str = "transformer",
     d_min: float = D_HIGH,
     checkpoint: str | None = None,
-    device: str = "cpu",
+    device: str = "auto",
 ) -> ExtendResult:
-    """Predict the unmeasured amplitudes of `f_obs` out to `d_min` with a model plugin."""
+    """Predict the unmeasured amplitudes of `f_obs` out to `d_min` with a model plugin.
+
+    `f_obs`: a cctbx miller.array of merged amplitudes, or what a reader or an earlier extend returned
+    (their predicted reflections are set aside). Every measured reflection is kept exactly as measured,
+    those beyond `d_min` included. `device`: auto (CUDA when torch sees one), cpu or cuda.
+    """
     load_torch_first()
     import cctbx_bridge  # noqa: F401  (before anything else of cctbx: see xrdplug.runtime)
     from cctbx_bridge.extension import merge_predictions, model_view
 
     from .models.batch import make_input, prediction_to_amplitudes
     from .models.checkpoint import load_model, predict
+    from .models.training import resolve_device
 
     t0 = time.perf_counter()
+    f_obs, notes = measured_amplitudes(f_obs)
+    if not hasattr(f_obs, "is_xray_amplitude_array"):
+        raise XrdplugError(f"extend takes a cctbx miller.array of amplitudes, not {type(f_obs).__name__}")
     if not f_obs.is_xray_amplitude_array():
         raise XrdplugError("extend needs amplitudes (a miller array of |F|); convert intensities first")
     if f_obs.anomalous_flag() or not f_obs.is_unique_set_under_symmetry():
         raise XrdplugError("extend needs merged, non-anomalous amplitudes (merge_equivalents first)")
     f_obs = f_obs.map_to_asu()
-    notes = check_fits_model(f_obs, d_min)
-    net, meta = load_model(model, checkpoint=checkpoint, device=device)
+    notes += check_fits_model(f_obs, d_min)
+    dev = resolve_device(device)
+    net, meta = load_model(model, checkpoint=checkpoint, device=dev)
 
     view = model_view(f_obs, d_min, D_LOW)
     mi = make_input(view.hkl, view.known, view.f_known, view.cell, d_min)
-    y = predict(net, mi.x[None], device=device)[0]
+    y = predict(net, mi.x[None], device=dev)[0]
     f_pred = prediction_to_amplitudes(y, view.hkl, mi)
 
     test = meta.get("test") if isinstance(meta.get("test"), dict) else {}
@@ -117,14 +199,16 @@ def extend(
     basis = "the model's test shell R" if shell_r else "a default"
     notes.append(f"predicted SIGF = {sigma_fraction:.2f} x F_pred ({basis})")
     n_predicted = int(flags.data().count(1))
+    ckpt = str(meta.get("checkpoint", ""))
     return ExtendResult(
         f_extended=f_ext,
         predicted=flags,
         model=str(meta.get("model", model)),
-        checkpoint=str(meta.get("checkpoint", "")),
+        checkpoint=ckpt,
         n_measured=f_ext.size() - n_predicted,
         n_predicted=n_predicted,
         seconds=time.perf_counter() - t0,
         notes=notes,
+        weights_sha256=sha256_of(ckpt) if ckpt and Path(ckpt).is_file() else "",
+        d_min=d_min,
     )
-

@@ -13,7 +13,13 @@ if TYPE_CHECKING:  # pragma: no cover
 
 @dataclass
 class ReflectionData:
-    """A reflection file read into the common currency: merged amplitudes with their symmetry."""
+    """A reflection file read into the common currency: merged amplitudes with their symmetry.
+
+    `predicted` flags (1) the reflections a model predicted rather than measured (None: all measured) and
+    `provenance` says where they came from (model, weights file and its sha256); every writer either
+    stores both or refuses. `i_obs` keeps the merged intensities when the file held intensities, so that
+    writers write them instead of F^2 of French-Wilson amplitudes (which would be converted twice).
+    """
 
     f_obs: miller.array
     source: str
@@ -21,10 +27,29 @@ class ReflectionData:
     measured: Literal["amplitudes", "intensities"]
     notes: list[str] = field(default_factory=list)
     path: Path | None = None
+    i_obs: miller.array | None = None
+    predicted: miller.array | None = None
+    provenance: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def n_predicted(self) -> int:
+        return 0 if self.predicted is None else int(self.predicted.data().count(1))
+
+    def measured_only(self) -> miller.array:
+        """The measured amplitudes alone (every reflection when nothing is predicted)."""
+        if self.predicted is None:
+            return self.f_obs
+        return self.f_obs.select(self.predicted.data() == 0)
 
 
 @runtime_checkable
 class Source(Protocol):
+    """A reflection-file format. Optional: `sniff(head: bytes) -> bool` recognises the format by the
+    file's first bytes (tried before the suffix); `can_flag_predicted = True` when `write` stores the
+    PREDICTED flag and provenance it receives as `predicted=` and `provenance=` (a format that cannot is
+    never given predicted data unless the user allows it); `write` also receives `i_obs=` (measured
+    intensities, or None)."""
+
     name: str
     suffixes: tuple[str, ...]
     description: str
@@ -59,6 +84,9 @@ class PhasingResult:
 
 @runtime_checkable
 class Phaser(Protocol):
+    """An ab initio phasing backend. Optional attribute `needs_atomic_resolution` (default True): False
+    tells `solve --model auto` not to extend the data first (e.g. a direct-space search)."""
+
     name: str
     description: str
 

@@ -9,14 +9,24 @@ cctbx's libomptbx otherwise replaces when cctbx loads first). `import xrdplug` d
 few milliseconds and imports none of those libraries.
 
 When something else came first, the damage may already be done and cannot be undone in this process.
-Then `import xrdplug` installs an import guard: the first import of a cctbx package is tried in a forked
-child (about 0.2 s); if the child crashes, the import raises an ImportError that names the fix instead
-of letting the process die. Worker processes get the wheel's libstdc++ through LD_PRELOAD.
+Then the first import of a cctbx package is tried in a forked child (about 0.2 s); if the child crashes,
+the import raises an ImportError that names the fix instead of letting the process die. Worker
+processes get the wheel's libstdc++ through LD_PRELOAD.
+
+RDKit and cctbx both use boost.python, and their converter registries meet in one process. Measured
+(RDKit 2026.09, cctbx-base 2025.11): with cctbx loaded first, RDKit works whatever is imported later. With
+some of RDKit loaded before cctbx, RDKit modules imported after cctbx break: importing AllChem fails ("No
+to_python (by-value) converter found for std::basic_string_view"), or calls fail ("Python argument types
+did not match C++ signature" from rdDetermineBonds). So when cctbx is first imported after part of RDKit,
+the import hook loads every RDKit module xrdplug uses (RDKIT_MODULES) before cctbx. A script that imports
+RDKit first and, after cctbx, an RDKit module outside that list may still meet the error: import cctbx
+(or xrdplug's bridges) first.
 """
 
 from __future__ import annotations
 
 import ctypes
+import importlib
 import importlib.abc
 import importlib.util
 import os
@@ -26,6 +36,10 @@ from pathlib import Path
 CCTBX_PACKAGES = frozenset({"cctbx", "iotbx", "smtbx", "scitbx", "mmtbx", "boost_adaptbx", "boost_python_meta_ext"})
 # modules seen to initialise the system libstdc++ in a way that breaks cctbx loaded afterwards
 NATIVE_MODULES = ("torch", "rdkit", "scipy.optimize", "scipy.spatial", "matplotlib.pyplot", "sklearn")
+# RDKit modules xrdplug uses: loaded together before cctbx when RDKit came first (see the module docstring)
+RDKIT_MODULES = ("rdkit.Chem", "rdkit.Chem.AllChem", "rdkit.Chem.rdDetermineBonds", "rdkit.Chem.rdMolDescriptors",
+                 "rdkit.Chem.EnumerateStereoisomers", "rdkit.Chem.rdMolTransforms", "rdkit.Chem.rdMolAlign",
+                 "rdkit.Chem.Descriptors", "rdkit.Chem.Lipinski", "rdkit.RDLogger")
 _state: dict[str, object] = {"preloaded": None, "guard": None, "probe": None}
 
 
@@ -63,8 +77,7 @@ def preload_cctbx_runtime() -> Path | None:
     if lib is None:
         return None
     foreign = [m for m in _mapped_libstdcxx() if Path(m).name != lib.name]
-    if foreign and not _cctbx_loaded():
-        _install_guard(lib)
+    _install_guard(lib, probe=bool(foreign) and not _cctbx_loaded())
     ctypes.CDLL(str(lib), mode=ctypes.RTLD_GLOBAL)
     _state["preloaded"] = lib
     return lib
@@ -104,23 +117,32 @@ def _probe_cctbx() -> bool:
 
 
 class _CctbxImportGuard(importlib.abc.MetaPathFinder):
-    """Turns the segfault of a doomed cctbx import into an ImportError with the fix (see module doc)."""
+    """Runs before the first cctbx import: completes a partial RDKit first, and (when another libstdc++
+    came first) turns the segfault of a doomed cctbx import into an ImportError with the fix."""
 
-    def __init__(self, lib: Path) -> None:
+    def __init__(self, lib: Path | None, probe: bool) -> None:
         self.lib = lib
+        self.probe = probe
 
     def find_spec(self, fullname: str, path: object = None, target: object = None) -> None:
         if fullname.partition(".")[0] not in CCTBX_PACKAGES or _cctbx_loaded():
             return None
-        if not _probe_cctbx():
+        sys.meta_path.remove(self)  # once, whatever happens below
+        _state["guard"] = None
+        if self.probe and not _probe_cctbx():
+            sys.meta_path.insert(0, self)
+            _state["guard"] = self
             raise ImportError(_advice(self.lib))
-        sys.meta_path.remove(self)  # cctbx loads fine here: stop guarding
+        if "rdkit" in sys.modules:  # RDKit's modules all before cctbx (see the module docstring)
+            for module in RDKIT_MODULES:
+                if module not in sys.modules:
+                    importlib.import_module(module)
         return None
 
 
-def _install_guard(lib: Path) -> None:
-    if _state["guard"] is None:
-        guard = _CctbxImportGuard(lib)
+def _install_guard(lib: Path | None, probe: bool) -> None:
+    if _state["guard"] is None and not _cctbx_loaded():
+        guard = _CctbxImportGuard(lib, probe)
         sys.meta_path.insert(0, guard)
         _state["guard"] = guard
 
@@ -129,7 +151,8 @@ def check_cctbx_loadable() -> None:
     """Raise a clear XrdplugError where loading cctbx now would crash this process."""
     from .errors import XrdplugError
 
-    if _cctbx_loaded() or _state["guard"] is None:
+    guard = _state["guard"]
+    if _cctbx_loaded() or guard is None or not guard.probe:  # type: ignore[attr-defined]
         return
     if not _probe_cctbx():
         raise XrdplugError(_advice(_cctbx_libstdcxx()))

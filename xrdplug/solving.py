@@ -52,12 +52,24 @@ def get_phaser(name: str = DEFAULT_PHASER) -> Any:
     return phaser
 
 
-def phase(f_obs: miller.array, phaser: str = DEFAULT_PHASER, **options: Any) -> PhasingResult:
-    """Phase amplitudes `f_obs` (a miller.array with its crystal symmetry) with the named phaser plugin.
+def unwrap(data: Any) -> tuple[miller.array, int, dict[str, str]]:
+    """(amplitudes, how many are predicted, provenance) of a miller.array, an ExtendResult or ReflectionData."""
+    if hasattr(data, "f_extended") and hasattr(data, "predicted"):  # xrdplug.pipeline.ExtendResult
+        return data.f_extended, int(data.n_predicted), dict(data.provenance)
+    if hasattr(data, "f_obs") and hasattr(data, "n_predicted"):  # xrdplug.protocols.ReflectionData
+        return data.f_obs, int(data.n_predicted), dict(data.provenance)
+    return data, 0, {}
+
+
+def phase(f_obs: Any, phaser: str = DEFAULT_PHASER, **options: Any) -> PhasingResult:
+    """Phase amplitudes with the named phaser plugin: a miller.array with its crystal symmetry, or what
+    `xrdplug.extend` (an ExtendResult) or a reader (ReflectionData) returned.
 
     Options go to the phaser (charge-flipping: formula, n_atoms, seed, max_attempts, ...; shelxt: formula,
-    timeout). Returns the PhasingResult: the structure in the true space group, figures, log.
+    timeout). Returns the PhasingResult: the structure in the true space group, figures, log; the figures
+    also say how many of the reflections phased were predicted (`n_predicted`).
     """
+    f_obs, n_predicted, _ = unwrap(f_obs)
     if not hasattr(f_obs, "indices") or not hasattr(f_obs, "crystal_symmetry"):
         raise XrdplugError(f"phase() takes a cctbx miller.array of amplitudes, not {type(f_obs).__name__}")
     if f_obs.size() == 0:
@@ -69,6 +81,8 @@ def phase(f_obs: miller.array, phaser: str = DEFAULT_PHASER, **options: Any) -> 
         raise PluginError(f"phaser '{p.name}' returned {type(result).__name__}, not a PhasingResult")
     if not result.seconds:
         result.seconds = time.perf_counter() - t0
+    result.figures.setdefault("n_reflections", int(f_obs.size()))
+    result.figures.setdefault("n_predicted", n_predicted)
     return result
 
 
@@ -93,7 +107,8 @@ def match(
 
 
 def models_with_weights() -> list[str]:
-    """Model plugins that ship (or were given) trained weights, best first."""
+    """Model plugins that ship (or were given) trained weights, in display order (not a ranking: `solve
+    --model auto` ranks by the measurement recorded with the weights, see auto_model)."""
     from .plugin_manager import registry
 
     reg = registry()
@@ -109,11 +124,76 @@ def models_with_weights() -> list[str]:
     return sorted(out, key=lambda n: (MODEL_PREFERENCE.index(n) if n in MODEL_PREFERENCE else 99, n))
 
 
-def extend_data(f_obs: miller.array, model: str, d_min: float = 0.8, **options: Any) -> miller.array:
-    """Extend `f_obs` to `d_min` with the model plugin `model` (through xrdplug.pipeline)."""
+AUTO_D_MIN = 1.2  # measured data to this resolution phase as given: no extension is needed
+
+
+def solve_record(name: str) -> dict[str, Any] | None:
+    """The solve-rate measurement recorded with a model's weights: the "solve" entry of the JSON record
+    beside them (NAME.json next to NAME.pt), or None. Expected keys: n (structures), solved_extended,
+    solved_unextended (the same structures phased as given), split (never "test": held-out structures
+    are not used for choices), d_low, phaser, command."""
+    import json
+
+    from .plugin_manager import registry
+
+    try:
+        w = registry().get("model", name).weights_path()
+    except Exception:
+        return None
+    if w is None:
+        return None
+    record = Path(w).with_suffix(".json")
+    try:
+        rec = json.loads(record.read_text())
+    except (OSError, ValueError):
+        return None
+    solve = rec.get("solve") if isinstance(rec, dict) else None
+    return solve if isinstance(solve, dict) else None
+
+
+def auto_model(measured_d_min: float) -> tuple[str, str]:
+    """What `solve --model auto` does, and why: a model only where its weights record a measured gain.
+
+    Data measured to AUTO_D_MIN or better are phased as given. Otherwise the model whose record shows the
+    largest gain in solve rate over the same data unextended (on a split other than the test split) is
+    used; with no such record, none (the data are phased as given) and the reason says so.
+    """
+    if measured_d_min <= AUTO_D_MIN:
+        return "none", f"data measured to {measured_d_min:.2f} A: phased as given (no extension needed)"
+    gains: list[tuple[float, str, str]] = []
+    without: list[str] = []
+    for name in models_with_weights():
+        rec = solve_record(name)
+        try:
+            n = int(rec["n"]) if rec else 0
+            ext, base = int(rec["solved_extended"]), int(rec["solved_unextended"])  # type: ignore[index]
+        except (KeyError, TypeError, ValueError):
+            n = 0
+        if not rec or n <= 0 or str(rec.get("split", "")).lower() == "test":
+            without.append(name)
+            continue
+        gains.append(((ext - base) / n, name, f"{ext}/{n} solved extended against {base}/{n} as given"))
+    best = max(gains, default=None)
+    if best is not None and best[0] > 0:
+        return best[1], (f"data stop at {measured_d_min:.2f} A: extended by '{best[1]}', whose weights record "
+                         f"a solve-rate gain ({best[2]})")
+    parts = []
+    if gains:
+        parts.append("; ".join(f"{name}: {what}" for _, name, what in gains))
+    if without:
+        parts.append(f"{', '.join(without)}: no solve-rate measurement recorded with the weights")
+    if not gains and not without:
+        parts.append("no model has trained weights")
+    return "none", (f"data stop at {measured_d_min:.2f} A: phased as given, since no model's weights record a "
+                    f"solve-rate gain over unextended data ({'; '.join(parts)})")
+
+
+def extend_data(f_obs: Any, model: str, d_min: float = 0.8, **options: Any) -> Any:
+    """Extend `f_obs` to `d_min` with the model plugin `model` (through xrdplug.pipeline): an ExtendResult,
+    which run_one, phase and the writers take as it is (the flags travel with it)."""
     from .pipeline import extend
 
-    return extend(f_obs, model=model, d_min=d_min, **options).f_extended
+    return extend(f_obs, model=model, d_min=d_min, **options)
 
 
 # ---------------------------------------------------------------- one run, reported
@@ -130,6 +210,8 @@ class SolveRun:
     match: Match | None = None
     error: str | None = None
     notes: list[str] = field(default_factory=list)
+    n_predicted: int = 0
+    measured_d_min: float | None = None  # of the measured reflections alone (d_min counts predicted ones)
 
     @property
     def solved(self) -> bool | None:
@@ -140,30 +222,39 @@ class SolveRun:
 
 def run_one(
     label: str,
-    f_obs: miller.array,
+    f_obs: Any,
     reference: xray.structure | None,
     phaser: str = DEFAULT_PHASER,
     **options: Any,
 ) -> SolveRun:
-    """Phase `f_obs`; match with `reference` when given. Phasing errors are kept in the run, not raised."""
-    f = f_obs
+    """Phase `f_obs` (a miller.array or an ExtendResult); match with `reference` when given. Phasing errors
+    are kept in the run, not raised."""
+    f, n_predicted, _ = unwrap(f_obs)
+    measured = f.select(_measured_selection(f_obs)) if n_predicted else f
+    run = SolveRun(label, float(f.d_min()), int(f.size()), None, n_predicted=n_predicted,
+                   measured_d_min=float(measured.d_min()) if measured.size() else None)
     try:
-        result = phase(f, phaser=phaser, **options)
+        run.result = phase(f_obs, phaser=phaser, **options)
     except PluginError:
         raise
     except XrdplugError as exc:
-        return SolveRun(label, float(f.d_min()), int(f.size()), None, None, str(exc))
-    m = None
-    if reference is not None and result.structure.scatterers().size():
+        run.error = str(exc)
+        return run
+    if reference is not None and run.result.structure.scatterers().size():
         try:
-            m = match(result.structure, reference)
+            run.match = match(run.result.structure, reference)
         except XrdplugError as exc:
-            return SolveRun(label, float(f.d_min()), int(f.size()), result, None, f"matching failed: {exc}")
+            run.error = f"matching failed: {exc}"
     elif reference is not None:
         from cctbx_bridge.compare import Match
 
-        m = Match(_n_ref(reference), 0, 0, None, False, (0.0, 0.0, 0.0), TOLERANCE)
-    return SolveRun(label, float(f.d_min()), int(f.size()), result, m)
+        run.match = Match(_n_ref(reference), 0, 0, None, False, (0.0, 0.0, 0.0), TOLERANCE)
+    return run
+
+
+def _measured_selection(data: Any) -> Any:
+    flags = data.predicted if hasattr(data, "predicted") else None
+    return flags.data() == 0
 
 
 def _n_ref(reference: xray.structure) -> int:
@@ -234,7 +325,23 @@ def report_table(runs: list[SolveRun], title: str = "xrdplug solve") -> Table:
     return t
 
 
-def print_report(console: Console, runs: list[SolveRun], title: str = "xrdplug solve") -> None:
+def seeds_line(figures: dict[str, Any], asked: int | None = None) -> str:
+    """What the phaser says about its random seeds: those it tried (`seeds`) and the one it kept (`seed`)."""
+    seeds, used = figures.get("seeds"), figures.get("seed")
+    if seeds:
+        text = f"seeds tried {', '.join(str(x) for x in seeds)}"
+        if used is not None:
+            text += f"; kept seed {used} (best by the phaser's own figures of merit)"
+        return text
+    if used is not None:
+        return f"seed {used} (--seed {used} repeats this run)"
+    if asked is not None:
+        return f"seed {asked}"
+    return "seed not reported by the phaser (give --seed N to make a run repeatable)"
+
+
+def print_report(console: Console, runs: list[SolveRun], title: str = "xrdplug solve",
+                 seed: int | None = None) -> None:
     console.print(report_table(runs, title))
     console.print(
         "[dim]PT: phase transition seen; CC: origin-search correlation; R1: the model against the data; "
@@ -245,29 +352,28 @@ def print_report(console: Console, runs: list[SolveRun], title: str = "xrdplug s
             console.print(f"[red]{r.label}[/red]: {r.error}")
         for note in r.notes:
             console.print(f"[dim]{r.label}: {note}[/dim]")
+        if r.n_predicted:
+            console.print(
+                f"[yellow]{r.label}[/yellow]: {r.n_predicted} of the {r.n_reflections} reflections phased are "
+                f"PREDICTED by a model, not measured (measured data reach {_fmt(r.measured_d_min)} A)"
+            )
         if r.result is not None:
             fig = r.result.figures
             if fig.get("verdict"):
                 colour = "green" if fig["verdict"] == "solved" else "yellow"
                 console.print(f"[{colour}]{r.label}: {fig['verdict']}[/{colour}]: {fig.get('reason', '')}")
-                if fig["verdict"] != "solved":
-                    console.print(
-                        f"[yellow]{r.label}[/yellow]: the atoms are a guess from the best map "
-                        "(charge flipping needs data to about 1.2 A or better)"
-                    )
+                if fig["verdict"] != "solved" and fig.get("phase_transition") is False:
+                    console.print(f"[yellow]{r.label}[/yellow]: {no_transition_hint(r)}")
+                elif fig["verdict"] != "solved":
+                    console.print(f"[yellow]{r.label}[/yellow]: the atoms are a guess from the best map")
             elif fig.get("phase_transition") is False and r.result.phaser == "charge-flipping":
-                console.print(
-                    f"[yellow]{r.label}[/yellow]: no phase transition: the atoms are a guess "
-                    "from the last map (data to about 1.2 A or better are needed)"
-                )
-            if fig.get("seeds"):
-                seeds = ", ".join(str(x) for x in fig["seeds"])
-                console.print(
-                    f"[dim]{r.label}: {fig.get('attempts', len(fig['seeds']))} attempt(s), seeds {seeds}; "
-                    f"best: seed {fig.get('seed')}; stopped: {fig.get('stopped', '-')}[/dim]"
-                )
+                console.print(f"[yellow]{r.label}[/yellow]: {no_transition_hint(r)}")
+            if fig.get("stopped"):
+                console.print(f"[dim]{r.label}: {fig.get('attempts')} attempt(s); stopped: {fig['stopped']}[/dim]")
             for note in fig.get("notes", []) or []:
                 console.print(f"[dim]{r.label}: {note}[/dim]")
+            if r.result.phaser == "charge-flipping" or "seed" in fig or "seeds" in fig:
+                console.print(f"[dim]{r.label}: {seeds_line(fig, seed)}[/dim]")
         if r.match is not None and r.match.n_matched:
             m = r.match
             how = ", inverted" if m.inverted else ""
@@ -276,6 +382,27 @@ def print_report(console: Console, runs: list[SolveRun], title: str = "xrdplug s
                 f"{r.label}: {m.n_matched} of {m.n_reference} atoms ({100 * m.fraction:.0f}%) within "
                 f"{m.tolerance:g} A, rms {_fmt(m.rms, '.3f')} A (origin shift {sh}{how})"
             )
+
+
+def match_line(run: SolveRun) -> str:
+    """The one-line verdict against a reference; an rms only where atoms matched (never 'rms None')."""
+    m = run.match
+    if m is None:
+        return "no reference given"
+    rms = f", rms {m.rms:.3f} A" if m.rms is not None and m.n_matched else ""
+    return (f"matched {m.n_matched}/{m.n_reference} atoms ({100 * m.fraction:.0f}%) within {m.tolerance:g} A{rms}: "
+            + ("solved" if run.solved else "not solved"))
+
+
+def no_transition_hint(r: SolveRun) -> str:
+    """Why charge flipping saw no phase transition, judged by what was measured (predictions don't count)."""
+    measured = r.measured_d_min if r.measured_d_min is not None else r.d_min
+    if measured > AUTO_D_MIN:
+        extra = " (the predicted reflections did not make up for it)" if r.n_predicted else ""
+        return (f"no phase transition: the atoms are a guess from the last map; the measured data stop at "
+                f"{measured:.2f} A, and charge flipping needs about {AUTO_D_MIN} A or better{extra}")
+    return (f"no phase transition: the atoms are a guess from the last map, although the data reach "
+            f"{measured:.2f} A; try other seeds, check the space group and the formula")
 
 
 # ---------------------------------------------------------------- the thpp example
@@ -289,6 +416,7 @@ def thpp_paths() -> dict[str, Path]:
 
 
 THPP_FORMULA = "C10H10F2N4"  # thpp.ins: UNIT 40 40 8 16, Z = 4
+THPP_SMILES = "N#Cc1c(F)c(F)nc2c1N(C)CCN2C"  # read off thpp.cif's bonds (see tests/test_direct_space.py)
 
 
 def thpp_data() -> tuple[miller.array, xray.structure]:

@@ -21,7 +21,7 @@ class ChargeFlippingPhaser:
 
     def solve(self, f_obs: Any, **options: Any) -> PhasingResult:
         """Options: formula, n_atoms, max_attempts (12), budget (120 CPU s), max_iterations (1000), seed,
-        normalise, delta_over_sigma, peak_fraction, origins, polish_model (see cctbx_bridge.phasing)."""
+        normalise, delta_over_sigma, peak_fraction, origins, polish_model, progress (see cctbx_bridge.phasing)."""
         from cctbx_bridge.phasing import charge_flip
 
         known = {
@@ -36,6 +36,7 @@ class ChargeFlippingPhaser:
             "peak_fraction",
             "origins",
             "polish_model",
+            "progress",
         }
         opts = {k: v for k, v in options.items() if k in known and v is not None}
         t0 = time.perf_counter()

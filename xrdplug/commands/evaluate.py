@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from ..errors import XrdplugError
+from ._options import Device, Overwrite, Threads
 
 
 def evaluate(
@@ -25,9 +26,11 @@ def evaluate(
         int, typer.Option("--baseline-samples", help="Training samples the shell-mean baseline learns from")
     ] = 2000,
     batch_size: Annotated[int, typer.Option("--batch-size")] = 16,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda")] = "auto",
+    device: Device = "auto",
+    threads: Threads = None,
     plot: Annotated[Path | None, typer.Option("--plot", help="Draw R against resolution for every model")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures as JSON")] = None,
+    overwrite: Overwrite = False,
 ) -> None:
     """Score models on the predicted shell (1.5 > d >= 0.8 A) and on all reflections (reference-style R),
     with a per-shell R table, beside a per-shell mean |F_norm| baseline learned from the training split."""
@@ -42,9 +45,17 @@ def evaluate(
     checkpoints = checkpoints or []
     if len(checkpoints) > len(models):
         raise XrdplugError("more --checkpoint than --model options: give one --model per checkpoint")
+    from ..files import check_output
+
     for p in (plot, json_out):
-        if p is not None and not (p.parent if str(p.parent) else Path(".")).is_dir():
-            raise XrdplugError(f"{p}: the folder {p.parent} does not exist; create it first")
+        if p is not None:
+            check_output(p, [data], overwrite=overwrite)
+    if threads is not None:
+        if threads < 1:
+            raise XrdplugError("--threads must be at least 1")
+        import torch
+
+        torch.set_num_threads(threads)
     dev = resolve_device(device)
     reg = registry()
     loaded = []

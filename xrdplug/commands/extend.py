@@ -7,55 +7,68 @@ from typing import Annotated
 
 import typer
 
-from ._options import Cell, Format, Ins, Labels, SpaceGroup, read_options
+from ._options import (
+    Cell,
+    Cut,
+    Device,
+    Format,
+    IgnoreAbsences,
+    Ins,
+    Labels,
+    Overwrite,
+    SpaceGroup,
+    cut_data,
+    print_notes,
+    read_options,
+)
 
 
 def extend(
-    file: Annotated[Path, typer.Argument(help="Reflection file measured to 1.5 A (MTZ, .hkl, CIF)")],
+    file: Annotated[Path, typer.Argument(help="Reflection file measured to 1.5 A (MTZ, .hkl, CIF, XDS_ASCII)")],
     model: Annotated[str, typer.Option("--model", "-m", help="Model plugin (unet, fft-unet, transformer)")] = "transformer",
     checkpoint: Annotated[Path | None, typer.Option("--checkpoint", help="Use this checkpoint instead of the shipped weights")] = None,
     d_min: Annotated[float, typer.Option("--d-min", help="Resolution to extend to (A)")] = 0.8,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Output MTZ (default: NAME_extended.mtz)")] = None,
-    cut: Annotated[float | None, typer.Option("--cut", help="First cut the input to this resolution (A), e.g. 1.5")] = None,
-    device: Annotated[str, typer.Option("--device", help="cpu or cuda")] = "cpu",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Output .mtz or .cif (default: NAME_extended.mtz)")] = None,
+    cut: Cut = None,
+    device: Device = "auto",
     fmt: Format = None,
     ins: Ins = None,
     cell: Cell = None,
     space_group: SpaceGroup = None,
     labels: Labels = None,
+    ignore_absences: IgnoreAbsences = False,
+    overwrite: Overwrite = False,
 ) -> None:
-    """Write an MTZ with every measured reflection as measured (F, SIGF) plus the predicted ones, and a
-    PREDICTED column (1 = predicted, 0 = measured)."""
+    """Write an MTZ (or CIF) with every measured reflection as measured (F, SIGF; I, SIGI when measured), those
+    beyond --d-min included, plus the predicted ones, a PREDICTED flag (1 = predicted, 0 = measured) and the
+    provenance of the predictions (model, weights and their SHA-256) in the file's history."""
     from rich.console import Console
 
-    from ..files import atomic_output, check_output
+    from ..files import check_output
     from ..pipeline import load_torch_first
-    from ..sources import read_reflections
+    from ..sources import read_reflections, write_reflections
 
     load_torch_first()  # before the reader loads cctbx, so torch keeps its thread pool
 
     out = output or file.with_name(f"{file.stem}_extended.mtz")
-    check_output(out, [file])
-    data = read_reflections(file, fmt, **read_options(ins, cell, space_group, labels))
-    f_obs = data.f_obs
-    if cut is not None:
-        f_obs = f_obs.resolution_filter(d_min=cut)
+    check_output(out, [file], overwrite=overwrite)
+    data = read_reflections(file, fmt, **read_options(ins, cell, space_group, labels, ignore_absences))
+    data, cut_notes = cut_data(data, cut)
     from ..pipeline import extend as run_extend
 
-    res = run_extend(f_obs, model=model, d_min=d_min, checkpoint=str(checkpoint) if checkpoint else None,
+    res = run_extend(data, model=model, d_min=d_min, checkpoint=str(checkpoint) if checkpoint else None,
                      device=device)
-    from cctbx_bridge.reflections import write_mtz
-
-    with atomic_output(out, [file]) as tmp:
-        write_mtz(res.f_extended, tmp, extra={"PREDICTED": res.predicted})
+    result = res.as_reflection_data()
+    result.i_obs = data.i_obs
+    written = write_reflections(result, out, inputs=(file,), overwrite=overwrite)
     con = Console()
-    for note in data.notes + res.notes:
-        con.print(f"note: {note}")
+    print_notes(con, data.notes + cut_notes + res.notes + written.notes)
+    sha = f", sha256 {res.weights_sha256[:12]}" if res.weights_sha256 else ""
     con.print(
-        f"{res.model} ({Path(res.checkpoint).name}): {res.n_measured} measured + {res.n_predicted} predicted "
-        f"reflections to {d_min} A in {res.seconds:.2f} s -> {out}"
+        f"{res.model} ({Path(res.checkpoint).name}{sha}): {res.n_measured} measured (kept as measured) + "
+        f"{res.n_predicted} PREDICTED reflections to {d_min} A in {res.seconds:.2f} s -> {out} "
+        "(column PREDICTED = 1 marks them)"
     )
-
 
 
 def bench_extend(
@@ -89,12 +102,12 @@ def bench_extend(
         table.add_column(col)
     for name in names:
         t = time.perf_counter()
-        res = run_extend(f15, model=name)
+        res = run_extend(f15, model=name, device="cpu")
         first = time.perf_counter() - t
         times = []
         for _ in range(repeat):
             t = time.perf_counter()
-            run_extend(f15, model=name)
+            run_extend(f15, model=name, device="cpu")
             times.append(time.perf_counter() - t)
         table.add_row(name, f"{first:.3f}", f"{statistics.median(times):.3f}", str(res.n_predicted))
     con = Console()

@@ -19,7 +19,12 @@ def _usable(kind: str, obj: object) -> tuple[bool, str]:
     if kind == "source":
         suffixes = ", ".join(getattr(obj, "suffixes", ()))
         mode = "read/write" if getattr(obj, "can_write", False) else "read"
-        return True, f"{mode} {suffixes}"
+        how = [suffixes] if suffixes else []
+        if callable(getattr(obj, "sniff", None)):
+            how.append("recognised by content")
+        if getattr(obj, "can_write", False) and getattr(obj, "can_flag_predicted", False):
+            how.append("keeps the PREDICTED flag")
+        return True, f"{mode}: {'; '.join(how)}"
     return True, ""
 
 

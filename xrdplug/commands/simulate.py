@@ -95,9 +95,10 @@ def simulate(
     d_low: float = typer.Option(1.5, help="Resolution of the 'measured' input data (A)."),
     d_high: float = typer.Option(0.8, help="Resolution of the target |F| (A)."),
     seed: int = typer.Option(0, help="Base seed; sample i uses a seed from (seed, i), stored with it."),
-    workers: int = typer.Option(1, "--workers", "-j", help="Worker processes."),
+    workers: int = typer.Option(1, "--workers", "-j", help="Processes building structures in parallel."),
     shard_size: int = typer.Option(500, help="Samples per shard file."),
-    split: str = typer.Option("90/5/5", help="train/val/test parts, by structure."),
+    split: str = typer.Option("90/5/5", help="train/val/test parts, by structure (molecular: by molecule; the "
+                              "shipped SMILES have a fixed 90/5/5)."),
     from_cif: Path = typer.Option(None, "--from-cif", help="Use every *.cif under this folder instead."),
     keep_hydrogens: bool = typer.Option(False, help="CIF mode: keep H atoms (default: dropped before |F|)."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
@@ -129,6 +130,11 @@ def simulate(
             out, n, params, seed=seed, workers=workers, shard_size=shard_size, fractions=fractions,
             d_low=d_low, progress=progress)
     _report(stats, index, out)
+    if len(index["shard"]) == 0:
+        why = "; ".join(f"{c} {reason}" for reason, c in sorted(stats.skipped.items(), key=lambda kv: -kv[1]))
+        raise XrdplugError(
+            f"{from_cif or out}: no usable structure, so the data set is empty" + (f" (skipped: {why})" if why else "")
+        )
 
 
 def bench_simulate(

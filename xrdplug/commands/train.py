@@ -31,7 +31,10 @@ def train(
         list[str] | None,
         typer.Option("--hparams", help="Hyper-parameter overrides: JSON object or key=value (repeatable)"),
     ] = None,
-    workers: Annotated[int, typer.Option(help="DataLoader worker processes")] = 0,
+    workers: Annotated[
+        int, typer.Option("--loader-workers", help="DataLoader processes reading shards (0: in the training process)")
+    ] = 0,
+    workers_old: Annotated[int | None, typer.Option("--workers", hidden=True)] = None,
     threads: Annotated[int | None, typer.Option(help="torch CPU threads (default: torch's own)")] = None,
     time_limit: Annotated[
         float | None, typer.Option("--time-limit", help="Stop after this many minutes (checkpoint kept)")
@@ -42,6 +45,7 @@ def train(
     from ..models.training import TrainConfig, parse_hparams
     from ..models.training import train as run
 
+    workers = workers if workers_old is None else workers_old  # --workers: old name of --loader-workers
     cfg = TrainConfig(
         model=model, data=str(data), out=str(out), epochs=epochs, batch_size=batch_size, lr=lr, device=device,
         resume=resume, overwrite=overwrite, seed=seed, max_samples=max_samples, epoch_samples=epoch_samples,

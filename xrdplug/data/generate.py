@@ -66,11 +66,12 @@ def _synthetic_shard(task: dict[str, Any]) -> dict[str, Any]:
 
 
 def molecule_for_group(base_seed: int, g: int, pool: dict[str, Any]) -> tuple[str, int]:
-    """(SMILES, split) of molecule group g: one draw from SeedSequence([seed, g, 7])."""
-    rng = np.random.default_rng([int(base_seed), int(g), 7])
+    """(SMILES, split) of molecule group g: a user's molecules in turn; the shipped ones by one draw from
+    SeedSequence([seed, g, 7])."""
     if pool.get("user") is not None:
-        smi, split = pool["user"][int(rng.integers(len(pool["user"])))]
+        smi, split = pool["user"][int(g) % len(pool["user"])]
         return str(smi), int(split)
+    rng = np.random.default_rng([int(base_seed), int(g), 7])
     from . import smiles as smiles_sets
 
     if rng.random() < float(pool["centro_share"]):

@@ -4,7 +4,8 @@ RDKit (rdkit_bridge) and cctbx (cctbx_bridge) are imported inside the functions,
 import. A sample is a pure function of (SMILES, seed, MolParams): `model_for` rebuilds its crystal, which
 is how `structure_for_sample` and the tests get the reference structure back.
 
-Seeds: sample i of a run with --seed S belongs to molecule group g = i // per_molecule (one SMILES drawn by
+Seeds: sample i of a run with --seed S belongs to molecule group g = i // per_molecule (a --smiles file's
+molecules in turn, else one shipped SMILES drawn by
 SeedSequence([S, g, 7])); its crystal seed is generate.sample_seed(S, i); its noise numbers come from
 default_rng([seed, 1]). Conformer sets are cached per SMILES within a worker, so the `per_molecule` crystals
 of a group (different torsions, groups, packings, ADPs, noise) share one embedding.

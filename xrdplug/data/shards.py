@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 import zlib
 from collections.abc import Sequence
@@ -48,6 +47,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import XrdplugError
+from ..files import atomic_output
 
 FORMAT = 1
 META = "meta.json"
@@ -68,17 +68,8 @@ def shard_path(root: str | os.PathLike[str], k: int) -> Path:
 
 def _atomic_save(path: Path, arrays: dict[str, Any], compressed: bool = True) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            (np.savez_compressed if compressed else np.savez)(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_output(path) as tmp, open(tmp, "wb") as fh:
+        (np.savez_compressed if compressed else np.savez)(fh, **arrays)
 
 
 def write_shard(
@@ -173,12 +164,8 @@ def shard_ok(path: str | os.PathLike[str]) -> bool:
 
 
 def write_meta(root: str | os.PathLike[str], meta: dict[str, Any]) -> None:
-    p = Path(root) / META
-    fd, tmp = tempfile.mkstemp(prefix=".meta.", suffix=".tmp", dir=p.parent)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(meta, fh, indent=1, sort_keys=True)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, p)
+    with atomic_output(Path(root) / META) as tmp:
+        tmp.write_text(json.dumps(meta, indent=1, sort_keys=True))
 
 
 def read_meta(root: str | os.PathLike[str]) -> dict[str, Any]:

@@ -1,0 +1,293 @@
+"""Batched model -> structure factors -> cost, in torch: thousands of trial molecules per second.
+
+A trial is one parameter vector: an orientation (a quaternion, normalised on use), a position (only along
+the directions the space group does not leave free), the torsion angles and an overall B correction.
+All trials of a batch are evaluated at once and differentiated by autograd, so each local search step
+costs one vectorised sum over (trials x reflections x operators x atoms).
+
+Structure factors use the reduced operator set of `cctbx_bridge.direct_space.reduced_operators`
+(lattice translations and an origin inversion summed analytically, as cctbx does); they are checked
+against cctbx's direct summation in the tests.
+
+The cost is 1 - corr(I_obs, I_calc) over the reflections of the current stage (scale-free, so no scale
+to fit), plus a packing term: contacts closer than allowed between the molecule and its symmetry mates,
+and inside the molecule between atoms four or more bonds apart.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from xrdplug.molecule import Molecule
+
+# Closest contacts allowed in the packing term (A): well below the usual ~3.3-3.6 A between non-H atoms
+# so H-bonded N/O pairs (2.6-2.9 A) are never pushed apart, but enough to stop molecules interpenetrating.
+CONTACT_HEAVY = 2.9
+CONTACT_POLAR = 2.45  # N/O...N/O (hydrogen bonds)
+CONTACT_INTRA_HEAVY = 2.6  # atoms >= 4 bonds apart in the same molecule
+CONTACT_INTRA_H = 1.8
+U_HEAVY = 0.04  # A^2: a typical room/low-temperature organic U_iso; the overall B term absorbs the rest
+U_H_FACTOR = 1.3
+CONFORMER_START_FRACTION = 0.8  # starts whose torsions come from RDKit's low-energy conformers
+
+
+@dataclass
+class Layout:
+    """Where each kind of parameter sits in a trial vector."""
+
+    n_trans: int
+    n_tors: int
+
+    @property
+    def size(self) -> int:
+        return 4 + self.n_trans + self.n_tors + 1
+
+    @property
+    def q(self) -> slice:
+        return slice(0, 4)
+
+    @property
+    def t(self) -> slice:
+        return slice(4, 4 + self.n_trans)
+
+    @property
+    def tors(self) -> slice:
+        return slice(4 + self.n_trans, 4 + self.n_trans + self.n_tors)
+
+    @property
+    def b(self) -> int:
+        return self.size - 1
+
+
+def quaternion_matrix(q: torch.Tensor) -> torch.Tensor:
+    """(T, 4) quaternions (any norm) -> (T, 3, 3) rotation matrices."""
+    q = q / q.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    w, x, y, z = q.unbind(-1)
+    return torch.stack(
+        [
+            1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w),
+            2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w),
+            2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y),
+        ],
+        dim=-1,
+    ).reshape(*q.shape[:-1], 3, 3)
+
+
+def random_quaternions(n: int, gen: torch.Generator) -> torch.Tensor:
+    """Uniform random rotations (Shoemake)."""
+    u = torch.rand(n, 3, generator=gen, dtype=torch.float64)
+    a, b = torch.sqrt(1 - u[:, 0]), torch.sqrt(u[:, 0])
+    t1, t2 = 2 * math.pi * u[:, 1], 2 * math.pi * u[:, 2]
+    return torch.stack([a * torch.sin(t1), a * torch.cos(t1), b * torch.sin(t2), b * torch.cos(t2)], dim=1)
+
+
+class Engine:
+    """One molecule (Z' = 1) or a half molecule on an inversion centre (Z' = 1/2) in one crystal."""
+
+    def __init__(
+        self,
+        data: object,
+        molecule: Molecule,
+        form_factor_table: np.ndarray,
+        element_index: np.ndarray,
+        anchor: np.ndarray | None = None,
+        dtype: torch.dtype = torch.float32,
+    ) -> None:
+        """`data` is a `cctbx_bridge.direct_space.SearchData`; `form_factor_table` (K, E) its form factors
+        per element and `element_index` (N,) each atom's column. With `anchor` (fractional), `molecule` is
+        the half of a centrosymmetric molecule with coordinates relative to its inversion centre, which sits
+        on the crystal's inversion centre `anchor` (Z' = 1/2): only the orientation and torsions move."""
+        self.data = data
+        self.mol = molecule
+        self.dtype = dtype
+        self.anchor = None if anchor is None else torch.tensor(np.asarray(anchor, dtype=float), dtype=dtype)
+        d = data  # type: ignore[assignment]
+        self.frac = torch.tensor(d.fractionalisation, dtype=dtype)  # type: ignore[attr-defined]
+        self.orth = torch.tensor(d.orthogonalisation, dtype=dtype)  # type: ignore[attr-defined]
+        hkl = torch.tensor(d.hkl, dtype=torch.float64)  # type: ignore[attr-defined]
+        rot = torch.tensor(d.rotations, dtype=torch.float64)  # type: ignore[attr-defined]
+        tr = torch.tensor(d.translations, dtype=torch.float64)  # type: ignore[attr-defined]
+        self.hr = torch.einsum("kc,scd->ksd", hkl, rot).to(dtype)  # h . (R x) = (h R) . x
+        self.ht = (2 * math.pi * torch.einsum("kc,sc->ks", hkl, tr)).to(dtype)
+        self.real_sum = bool(d.real_sum)  # type: ignore[attr-defined]
+        self.s2 = torch.tensor(d.s2, dtype=dtype)  # type: ignore[attr-defined]
+        i_obs = torch.tensor(np.asarray(d.f_obs) ** 2, dtype=torch.float64)  # type: ignore[attr-defined]
+        self.i_obs = i_obs.to(dtype)
+        heavy = molecule.heavy
+        u = np.where(heavy, U_HEAVY, U_HEAVY * U_H_FACTOR)
+        ff = np.asarray(form_factor_table)[:, np.asarray(element_index)]  # (K, N)
+        ff = ff * np.exp(-8 * math.pi**2 * u[None, :] * np.asarray(d.s2)[:, None] / 4)  # type: ignore[attr-defined]
+        self.ff = torch.tensor(ff, dtype=dtype)
+        free = np.asarray(d.free_origin).reshape(-1, 3)  # type: ignore[attr-defined]
+        self.trans_basis = torch.tensor(_complement(free), dtype=dtype)  # (3, n_trans) fractional
+        if self.anchor is not None:
+            self.trans_basis = self.trans_basis[:, :0]
+        self.local = torch.tensor(molecule.centred(), dtype=dtype)  # (N, 3) Cartesian about the centroid
+        if anchor is not None:
+            self.local = torch.tensor(molecule.coords, dtype=dtype)
+        self.layout = Layout(self.trans_basis.shape[1], len(molecule.torsions))
+        self._torsion_index = [
+            (t.a, t.b, torch.as_tensor(t.moving, dtype=torch.long)) for t in molecule.torsions
+        ]
+        self._pack_setup(molecule)
+
+    # ----------------------------------------------------------------------------- geometry
+
+    def cartesian_local(self, params: torch.Tensor) -> torch.Tensor:
+        """(T, N, 3) molecule coordinates after the torsions, before orientation and position."""
+        x = self.local.expand(params.shape[0], -1, -1)
+        lay = self.layout
+        for i, (a, b, moving) in enumerate(self._torsion_index):
+            angle = params[:, lay.tors][:, i]
+            axis = x[:, b] - x[:, a]
+            axis = axis / axis.norm(dim=-1, keepdim=True)
+            origin = x[:, b : b + 1]
+            v = x[:, moving] - origin
+            k = axis[:, None, :]
+            c, s = torch.cos(angle)[:, None, None], torch.sin(angle)[:, None, None]
+            rotated = v * c + torch.cross(k.expand_as(v), v, dim=-1) * s + k * (v * k).sum(-1, keepdim=True) * (1 - c)
+            new = x.clone()
+            new[:, moving] = rotated + origin
+            x = new
+        return x
+
+    def fractional(self, params: torch.Tensor) -> torch.Tensor:
+        """(T, N, 3) fractional coordinates of every atom of the molecule."""
+        x = self.cartesian_local(params)
+        rot = quaternion_matrix(params[:, self.layout.q])
+        xc = torch.einsum("tij,tnj->tni", rot, x)
+        xf = torch.einsum("ij,tnj->tni", self.frac, xc)
+        if self.anchor is not None:
+            return xf + self.anchor
+        shift = params[:, self.layout.t] @ self.trans_basis.T  # (T, 3)
+        return xf + shift[:, None, :]
+
+    # ----------------------------------------------------------------------------- diffraction
+
+    def intensities(self, params: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
+        """(T, K') |F_calc|^2 (up to a constant scale) at the reflections `keep` (all if None)."""
+        xf = self.fractional(params)
+        hr, ht, ff = self.hr, self.ht, self.ff
+        if keep is not None:
+            hr, ht, ff = hr[keep], ht[keep], ff[keep]
+        phase = 2 * math.pi * torch.einsum("ksd,tnd->tksn", hr, xf) + ht[None, :, :, None]
+        if self.real_sum:
+            f = (torch.cos(phase).sum(2) * ff).sum(-1)
+            return f * f
+        a = (torch.cos(phase).sum(2) * ff).sum(-1)
+        b = (torch.sin(phase).sum(2) * ff).sum(-1)
+        return a * a + b * b
+
+    def fit_cost(self, params: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
+        """(T,) 1 - corr(I_obs, I_calc exp(-dB s^2 / 2)) over the reflections `keep`."""
+        ic = self.intensities(params, keep)
+        s2 = self.s2 if keep is None else self.s2[keep]
+        io = self.i_obs if keep is None else self.i_obs[keep]
+        ic = ic * torch.exp(-params[:, self.layout.b : self.layout.b + 1] * s2[None, :] / 2)
+        icm = ic - ic.mean(-1, keepdim=True)
+        iom = io - io.mean()
+        num = (icm * iom).sum(-1)
+        den = torch.sqrt((icm * icm).sum(-1) * (iom * iom).sum() + 1e-30)
+        return 1 - num / den
+
+    # ----------------------------------------------------------------------------- packing
+
+    def _pack_setup(self, mol: Molecule) -> None:
+        heavy = np.flatnonzero(mol.heavy)
+        self._heavy = torch.as_tensor(heavy, dtype=torch.long)
+        polar = np.array([mol.elements[i] in ("N", "O") for i in heavy])
+        if self.anchor is not None:  # the packing sees the whole molecule: the half and its inverted image
+            polar = np.concatenate([polar, polar])
+        limit = np.where(polar[:, None] & polar[None, :], CONTACT_POLAR, CONTACT_HEAVY)
+        self._inter_limit_sq = torch.tensor(limit**2, dtype=self.dtype)
+        self._inter_half_inv = torch.tensor(0.5 / limit, dtype=self.dtype)
+        d = self.data
+        rot = np.asarray(d.rotations, dtype=float)  # type: ignore[attr-defined]
+        tr = np.asarray(d.translations, dtype=float)  # type: ignore[attr-defined]
+        if self.data.real_sum:  # type: ignore[attr-defined]
+            rot, tr = np.concatenate([rot, -rot]), np.concatenate([tr, -tr])
+        # operators that map the molecule onto itself, and the lattice shift with which they do: the
+        # identity (no shift) and, on an inversion centre c, the inversion through c
+        centre = np.zeros(3) if self.anchor is None else self.anchor.double().numpy()
+        self_shift = centre[None, :] - (np.einsum("sij,j->si", rot, centre) + tr)
+        is_self = np.all(np.abs(self_shift - np.round(self_shift)) < 1e-6, axis=1)
+        if self.anchor is None:
+            is_self &= np.all(np.abs(rot - np.eye(3)).reshape(len(rot), -1) < 1e-9, axis=1)
+        self._sym_r = torch.tensor(rot, dtype=self.dtype)
+        self._sym_t = torch.tensor(tr, dtype=self.dtype)
+        self._self_op = torch.as_tensor(is_self)
+        self._self_lattice = torch.tensor(-np.round(self_shift), dtype=self.dtype)
+        pairs = mol.non_bonded_pairs(4) if mol.torsions else np.zeros((0, 2), dtype=np.int64)
+        if len(pairs):
+            hh = ~mol.heavy[pairs[:, 0]] | ~mol.heavy[pairs[:, 1]]
+            lim = np.where(hh, CONTACT_INTRA_H, CONTACT_INTRA_HEAVY)
+        else:
+            lim = np.zeros(0)
+        self._intra_pairs = torch.as_tensor(pairs, dtype=torch.long)
+        self._intra_limit = torch.tensor(lim, dtype=self.dtype)
+
+    def packing_cost(self, params: torch.Tensor) -> torch.Tensor:
+        """(T,) sum of squared overlaps (A^2) of too-close contacts, per heavy atom."""
+        xf = self.fractional(params)
+        h = xf[:, self._heavy]  # (T, H, 3)
+        if self.anchor is not None:
+            h = torch.cat([h, 2 * self.anchor - h], dim=1)
+        # every symmetry mate of every heavy atom, nearest lattice image to each heavy atom
+        mates = torch.einsum("sij,tnj->tsni", self._sym_r, h) + self._sym_t[None, :, None, :]
+        diff = mates[:, :, None, :, :] - h[:, None, :, None, :]  # (T, S, H, H, 3)
+        lattice = torch.round(diff)
+        diff = diff - lattice
+        # a mate that is the molecule itself is no contact
+        same = (lattice - self._self_lattice[None, :, None, None, :]).abs().sum(-1) < 0.5
+        self_image = self._self_op[None, :, None, None] & same
+        d2 = (diff @ self.orth.T).square().sum(-1)
+        # (limit^2 - d^2) / (2 limit) ~ limit - d near contact, without a square root to differentiate
+        overlap = torch.relu(self._inter_limit_sq - d2) * self._inter_half_inv
+        overlap = overlap.masked_fill(self_image, 0.0)
+        cost = overlap.square().sum((1, 2, 3))
+        if len(self._intra_pairs):
+            x = self.cartesian_local(params)
+            dd = (x[:, self._intra_pairs[:, 0]] - x[:, self._intra_pairs[:, 1]]).norm(dim=-1)
+            ov = torch.relu(self._intra_limit - dd)
+            cost = cost + (ov * ov).sum(-1)
+        return cost / max(1, h.shape[1])
+
+    # ----------------------------------------------------------------------------- starts
+
+    def random_params(self, n: int, gen: torch.Generator) -> torch.Tensor:
+        lay = self.layout
+        p = torch.zeros(n, lay.size, dtype=torch.float64)
+        p[:, lay.q] = random_quaternions(n, gen)
+        if lay.n_trans:
+            # uniform over the cell along the constrained directions
+            p[:, lay.t] = torch.rand(n, lay.n_trans, generator=gen, dtype=torch.float64)
+        if lay.n_tors:
+            p[:, lay.tors] = (torch.rand(n, lay.n_tors, generator=gen, dtype=torch.float64) * 2 - 1) * math.pi
+            samples = self.mol.torsion_samples
+            if samples is not None and len(samples) and samples.shape[1] == lay.n_tors:
+                # most starts from low-energy conformers (with 15 deg of noise); the rest stay uniform
+                pick = torch.randint(len(samples), (n,), generator=gen)
+                from_conf = torch.rand(n, generator=gen) < CONFORMER_START_FRACTION
+                guided = torch.tensor(samples, dtype=torch.float64)[pick]
+                guided = guided + torch.randn(n, lay.n_tors, generator=gen, dtype=torch.float64) * math.radians(15)
+                p[from_conf, lay.tors] = guided[from_conf]
+        return p.to(self.dtype)
+
+
+def _complement(free: np.ndarray) -> np.ndarray:
+    """(3, 3 - F) orthonormal basis of fractional translations not along the free origin directions.
+
+    For axis-aligned free directions (every monoclinic and orthorhombic group) the basis vectors are
+    unit cell axes, so a parameter is a plain fractional coordinate.
+    """
+    if free.size == 0:
+        return np.eye(3)
+    keep = [i for i in range(3) if not any(abs(v[i]) > 1e-9 for v in free)]
+    if len(keep) + len(free) == 3:
+        return np.eye(3)[:, keep]
+    u, _, _ = np.linalg.svd(free.T)
+    return u[:, len(free):]

@@ -1,0 +1,125 @@
+"""What to search for: the molecule, how many sit in the asymmetric unit, and the setups to try.
+
+Z' (molecules per asymmetric unit) is read from the cell volume: organic crystals hold about 18 A^3 per
+non-H atom (measured range about 14-24). Z' = 1 is searched with position, orientation and torsions free;
+Z' = 1/2 places a centrosymmetric molecule on each distinct inversion centre of the group (orientation
+and torsions free); Z' >= 2 and molecules too big for the cell are refused with the figures.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from xrdplug.errors import XrdplugError
+from xrdplug.molecule import HalfMolecule, Molecule, half_molecule
+
+VOLUME_PER_HEAVY_ATOM = 18.0
+ROOM_LIMITS = (0.62, 1.55)  # asymmetric-unit volume / (18 A^3 x non-H atoms of one molecule) for Z' = 1
+MAX_TORSIONS = 12
+
+
+@dataclass
+class Setup:
+    """One searchable arrangement: the molecule modelled (whole, or half on an inversion centre)."""
+
+    label: str
+    molecule: Molecule  # the atoms the search moves
+    anchor: np.ndarray | None  # fractional inversion centre for Z' = 1/2
+    half: HalfMolecule | None
+    z_prime: float
+
+
+def room(cell_volume: float, order_z: int, molecule: Molecule) -> float:
+    """Asymmetric-unit volume per 18 A^3 x non-H atoms: ~1 for Z' = 1, ~0.5 for Z' = 1/2."""
+    return cell_volume / order_z / (VOLUME_PER_HEAVY_ATOM * molecule.n_heavy)
+
+
+def choose_z_prime(ratio: float, molecule: Molecule, has_inversion_centres: bool, requested: str = "auto") -> float:
+    """Z' from the room the cell gives (see the module docstring), or the user's choice, checked."""
+    n = molecule.n_heavy
+    figures = f"the asymmetric unit holds {ratio * VOLUME_PER_HEAVY_ATOM * n:.0f} A^3, {ratio:.2f} x (18 A^3 x {n} non-H atoms)"
+    req = str(requested).strip().lower()
+    if req in ("1/2", "0.5"):
+        z = 0.5
+    elif req in ("1", "1.0"):
+        z = 1.0
+    elif req == "auto":
+        if ratio < 0.3:
+            raise XrdplugError(f"the molecule is too large for the cell: {figures}; wrong molecule or cell?")
+        if ratio < ROOM_LIMITS[0]:
+            if molecule.inversion_partner is None or not has_inversion_centres:
+                raise XrdplugError(
+                    f"the molecule is too large for the cell: {figures} (one molecule needs at least "
+                    f"{ROOM_LIMITS[0]:.2f} x; half of one on an inversion centre is not possible here)"
+                )
+            z = 0.5
+        elif ratio <= ROOM_LIMITS[1]:
+            z = 1.0
+        else:
+            raise XrdplugError(
+                f"{figures}: room for about {ratio:.1f} molecules (solvent, or Z' = 2). Only Z' = 1 and Z' = 1/2 "
+                "are searched; pass --z-prime 1 to search for one molecule anyway"
+            )
+    else:
+        raise XrdplugError(f"--z-prime takes 1, 1/2 or auto (got {requested!r}); Z' = 2 is not searched yet")
+    if z == 0.5:
+        if molecule.inversion_partner is None:
+            raise XrdplugError(
+                f"{figures}: that is room for half a molecule (Z' = 1/2), but this molecule cannot sit on an "
+                "inversion centre (no centrosymmetric form); check the cell, the space group and the molecule"
+            )
+        if not has_inversion_centres:
+            raise XrdplugError(f"{figures}: room for half a molecule, but the space group has no inversion centre")
+    if z == 1.0 and ratio < 0.45:
+        raise XrdplugError(f"the molecule is too large for the cell: {figures}")
+    return z
+
+
+def setups(molecule: Molecule, z_prime: float, inversion_centres: list[tuple[float, float, float]]) -> list[Setup]:
+    """The arrangements to search for a Z'."""
+    if len(molecule.torsions) > MAX_TORSIONS:
+        raise XrdplugError(
+            f"the molecule has {len(molecule.torsions)} rotatable bonds; at most {MAX_TORSIONS} are searched "
+            "(give a more rigid model, e.g. a ring-closed or fragment SMILES)"
+        )
+    if z_prime == 1.0:
+        return [Setup("Z'=1", molecule, None, None, 1.0)]
+    assert molecule.inversion_partner is not None
+    half = half_molecule(molecule, molecule.inversion_partner)
+    return [
+        Setup(f"Z'=1/2 on -1 at ({c[0]:g},{c[1]:g},{c[2]:g})", half.half, np.array(c), half, 0.5)
+        for c in inversion_centres
+    ]
+
+
+def check_formula(formula: dict[str, float], molecule: Molecule, z_prime: float) -> None:
+    """The --formula (asymmetric unit) must be the molecule's (times Z'); H counts may be omitted."""
+    mol_counts: dict[str, float] = {}
+    for e in molecule.elements:
+        mol_counts[e] = mol_counts.get(e, 0.0) + z_prime
+    want = {k: v for k, v in formula.items() if k not in ("H", "D")}
+    have = {k: v for k, v in mol_counts.items() if k not in ("H", "D")}
+    scale = None
+    for k in set(want) | set(have):
+        a, b = want.get(k, 0.0), have.get(k, 0.0)
+        if a == 0 or b == 0:
+            scale = None if a != b else scale
+            if a != b:
+                break
+            continue
+        r = a / b
+        if scale is None:
+            scale = r
+        elif abs(r - scale) > 1e-6:
+            scale = None
+            break
+    else:
+        if scale is not None and abs(scale - round(scale)) < 1e-6 and round(scale) >= 1:
+            return
+    show = "".join(f"{k}{v:g}" for k, v in sorted(have.items()))
+    raise XrdplugError(
+        f"--formula does not match the molecule: the molecule has {show} (non-H, Z' = {z_prime:g}); "
+        "give the formula of the molecule, or leave --formula out"
+    )

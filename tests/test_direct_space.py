@@ -1,0 +1,224 @@
+"""The direct-space phaser: exact structure factors, molecules, Z' choices, real solves, bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import xrdplug  # noqa: F401  (before torch, RDKit and cctbx)
+
+THPP_SMILES = "N#Cc1c(F)c(F)nc2c1N(C)CCN2C"
+
+
+@pytest.fixture(scope="module")
+def thpp_2a_mtz(thpp: dict[str, Path], tmp_path_factory) -> Path:
+    """thpp's measured amplitudes cut to 2.0 A, as an MTZ (quick to read in a fresh process)."""
+    from cctbx_bridge.reflections import write_mtz
+    from xrdplug.sources import read_reflections
+
+    path = tmp_path_factory.mktemp("thpp") / "thpp_2A.mtz"
+    write_mtz(read_reflections(thpp["hkl"]).f_obs.resolution_filter(d_min=2.0), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def torch_one_thread():
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _engine(space_group: str, cell: tuple, smiles: str, d_min: float = 1.5, dtype=None):
+    import torch
+    from cctbx import crystal
+    from xrdplug_plugins.phasers.direct_space.engine import Engine
+
+    from cctbx_bridge import direct_space as ds
+    from rdkit_bridge.molecules import molecule_from_smiles
+
+    cs = crystal.symmetry(cell, space_group)
+    ms = cs.build_miller_set(anomalous_flag=False, d_min=d_min)
+    f = ms.array(data=ms.d_spacings().data() * 0 + 1.0)
+    f.set_observation_type_xray_amplitude()
+    data = ds.search_data(f)
+    mol = molecule_from_smiles(smiles, seed=3)
+    els = sorted(set(mol.elements))
+    eng = Engine(data, mol, ds.form_factors(els, data.s2), np.array([els.index(e) for e in mol.elements]),
+                 dtype=dtype or torch.float64)
+    return cs, data, mol, eng
+
+
+@pytest.mark.parametrize(
+    "space_group, cell",
+    [
+        ("P 1 21/c 1", (11.0, 9.5, 13.0, 90, 103, 90)),
+        ("P 1 21/n 1", (11.0, 9.5, 13.0, 90, 96, 90)),
+        ("P 1 21 1", (8.0, 9.5, 11.0, 90, 110, 90)),
+        ("C 1 2 1", (14.0, 9.5, 11.0, 90, 105, 90)),
+        ("C 1 2/c 1", (20.0, 9.5, 15.0, 90, 115, 90)),
+        ("C 1 c 1", (14.0, 9.5, 11.0, 90, 105, 90)),
+        ("P 21 21 21", (8.0, 9.5, 11.0, 90, 90, 90)),
+        ("P -1", (8.0, 9.5, 11.0, 80, 100, 95)),
+    ],
+)
+def test_structure_factors_equal_cctbx(space_group: str, cell: tuple) -> None:
+    """The batched sum (reduced operators, torsions applied) against cctbx's direct summation."""
+    import torch
+
+    from cctbx_bridge import direct_space as ds
+
+    cs, data, mol, eng = _engine(space_group, cell, "CC(=O)Oc1ccccc1C(=O)O")
+    gen = torch.Generator().manual_seed(7)
+    p = eng.random_params(3, gen)
+    for t in range(3):
+        xf = eng.fractional(p[t : t + 1])[0].numpy()
+        xs = ds.structure_from_sites(cs, mol.elements, xf, np.where(mol.heavy, 0.04, 0.052))
+        ref = np.abs(ds.f_calc_cctbx(xs, data.hkl)) ** 2
+        ours = eng.intensities(p[t : t + 1])[0].numpy() * data.multiplier**2
+        assert np.max(np.abs(ours - ref)) / ref.max() < 1e-6
+
+
+def test_torsions_keep_bond_lengths_and_move_only_one_side() -> None:
+    import torch
+
+    _, _, mol, eng = _engine("P 1 21/c 1", (11.0, 9.5, 13.0, 90, 103, 90), "CCCCc1ccc(OC)cc1")
+    assert len(mol.torsions) >= 3
+    p = torch.zeros(1, eng.layout.size, dtype=torch.float64)
+    p[0, 0] = 1.0
+    p[0, eng.layout.tors] = torch.linspace(0.5, 2.5, eng.layout.n_tors, dtype=torch.float64)
+    x0 = eng.cartesian_local(torch.cat([p[:, :4], torch.zeros_like(p[:, 4:])], 1))[0].numpy()
+    x1 = eng.cartesian_local(p)[0].numpy()
+    for a, b in mol.bonds:
+        assert abs(np.linalg.norm(x1[a] - x1[b]) - np.linalg.norm(x0[a] - x0[b])) < 1e-9
+    np.testing.assert_allclose(mol.torsion_angles(x0), mol.torsion_angles(mol.centred()), atol=1e-9)
+    changed = np.abs(((mol.torsion_angles(x1) - mol.torsion_angles(x0)) + np.pi) % (2 * np.pi) - np.pi)
+    np.testing.assert_allclose(changed, p[0, eng.layout.tors].numpy(), atol=1e-9)
+
+
+def test_thpp_solves_from_its_smiles_at_2_angstrom(thpp: dict[str, Path], torch_one_thread) -> None:
+    """Real measured data (thpp, P2_1/n) cut to 2.0 A: 125 reflections, solved from the SMILES alone."""
+    from xrdplug.solving import match, phase
+    from xrdplug.sources import read_reflections
+
+    f = read_reflections(thpp["hkl"]).f_obs.resolution_filter(d_min=2.0)
+    result = phase(f, phaser="direct-space", smiles=THPP_SMILES, seed=2, budget=60)
+    m = match(result.structure, thpp["cif"])
+    assert m.fraction >= 0.8, (m, result.log)
+    assert result.figures["r1"] < 0.3
+    assert result.figures["seed"] == 2 and result.figures["z_prime"] == 1.0
+    assert result.structure.scatterers().size() == 26  # H atoms included
+
+
+def test_half_molecule_on_an_inversion_centre(torch_one_thread) -> None:
+    """Naphthalene with Z = 2 in P2_1/a: the cell has room for half a molecule, which is found on -1."""
+    import torch
+    from cctbx import crystal
+    from xrdplug_plugins.phasers.direct_space.engine import Engine
+
+    from cctbx_bridge import direct_space as ds
+    from cctbx_bridge.structures import amplitudes, non_hydrogen
+    from rdkit_bridge.molecules import molecule_from_smiles
+    from xrdplug.molecule import half_molecule
+    from xrdplug.solving import match, phase
+
+    mol = molecule_from_smiles("c1ccc2ccccc2c1", seed=11)
+    half = half_molecule(mol, mol.inversion_partner)
+    assert half.half.n_heavy == 5
+    cs = crystal.symmetry((8.1, 5.9, 8.6, 90, 124.0, 90), "P 1 21/a 1")
+    ms = cs.build_miller_set(anomalous_flag=False, d_min=1.5)
+    dummy = ms.array(data=ms.d_spacings().data() * 0 + 1.0)
+    dummy.set_observation_type_xray_amplitude()
+    data = ds.search_data(dummy)
+    els = sorted(set(half.half.elements))
+    eng = Engine(data, half.half, ds.form_factors(els, data.s2), np.array([els.index(e) for e in half.half.elements]),
+                 anchor=np.zeros(3))
+    p = eng.random_params(2000, torch.Generator().manual_seed(0))
+    best = int(torch.argmin(eng.packing_cost(p)))  # a clash-free orientation as the "true" crystal
+    assert float(eng.packing_cost(p[best : best + 1])) == 0.0
+    xf = eng.fractional(p[best : best + 1])[0].numpy()
+    truth = ds.structure_from_sites(cs, half.half.elements, xf, np.where(half.half.heavy, 0.035, 0.045))
+    result = phase(amplitudes(truth, 1.5), phaser="direct-space", smiles="c1ccc2ccccc2c1", seed=1, budget=30)
+    assert result.figures["z_prime"] == 0.5
+    assert match(result.structure, non_hydrogen(truth)).fraction == 1.0
+    assert result.structure.scatterers().size() == 9  # 5 C + 4 H: the asymmetric unit
+
+
+def test_inversion_centres_one_per_origin_class() -> None:
+    from cctbx_bridge.direct_space import inversion_centres
+
+    assert inversion_centres("P 1 21/c 1") == [(0.0, 0.0, 0.0)]
+    assert len(inversion_centres("C 1 2/c 1")) == 2  # 4a/4b and 4c/4d differ
+    assert inversion_centres("P 1 21 1") == []
+
+
+def test_molecule_from_a_crystal_structure_file_without_h(thpp: dict[str, Path]) -> None:
+    """thpp.cif has no H atoms: connectivity and bond orders come from the geometry, H are implied."""
+    from rdkit import Chem
+    from xrdplug_plugins.phasers.direct_space.run import _molecule_from_crystal
+
+    mol = _molecule_from_crystal(thpp["cif"], keep_geometry=False, seed=0)
+    assert Chem.CanonSmiles(mol.smiles) == Chem.CanonSmiles(THPP_SMILES)
+    assert mol.formula == "C10H10F2N4"
+
+
+def test_stereoisomers_open_centres_and_mirror_pairs() -> None:
+    from rdkit_bridge.molecules import stereoisomers
+
+    assert len(stereoisomers("CC(O)C(O)C")) == 2  # meso and one of the (R,R)/(S,S) pair
+    assert stereoisomers("c1ccccc1O") == ["c1ccccc1O"]
+    with pytest.raises(xrdplug.XrdplugError, match="diastereomers"):
+        stereoisomers("OCC1OC(O)C(O)C(O)C1O", limit=4)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--smiles", "C1CC(("], "cannot parse the SMILES"),
+        (["--smiles", THPP_SMILES, "--formula", "C12H10N4"], "does not match the molecule"),
+        (["--smiles", "Cc1ccc(-c2ccc(-c3ccc(-c4ccc(-c5ccc(-c6ccccc6)cc5)cc4)cc3)cc2)cc1"], "too large for the cell"),
+        (["--smiles", "CCO"], "room for about"),
+        ([], "needs the molecule"),
+    ],
+)
+def test_bad_molecule_input_gives_one_line_and_no_file(cli, thpp_2a_mtz, tmp_path, args, message) -> None:
+    out = tmp_path / "x.res"
+    res = cli("solve", thpp_2a_mtz, "--phaser", "direct-space", "-o", out, *args, cwd=tmp_path)
+    assert res.returncode != 0
+    err = res.stderr.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("xrdplug: error:") and message in err[0], res.stderr[-800:]
+    assert not list(tmp_path.iterdir())
+
+
+def test_ctrl_c_returns_the_best_solution_so_far(thpp_2a_mtz: Path, tmp_path: Path) -> None:
+    """SIGINT during the search: the best model so far is refined and returned, marked as interrupted."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    script = tmp_path / "run.py"
+    script.write_text(
+        "import sys, xrdplug\n"
+        "from xrdplug.sources import read_reflections\n"
+        f"f = read_reflections({str(thpp_2a_mtz)!r}).f_obs\n"
+        "def progress(fraction, message):\n"
+        "    print('SEARCHING', flush=True)\n"
+        "r = xrdplug.solve(f, phaser='direct-space', smiles='CCCCCCCCCC(=O)O', budget=300, seed=1,\n"
+        "                  progress=progress)\n"
+        "print('RESULT', r.figures['interrupted'], r.structure.scatterers().size(), r.figures['verdict'])\n"
+    )
+    # a molecule that does not fit thpp's data, so the search runs on until its budget
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "SEARCHING"  # the first round is done
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stderr[-1500:]
+    result = [line for line in stdout.splitlines() if line.startswith("RESULT")]
+    assert result and result[0].startswith("RESULT True 32 interrupted"), stdout[-500:]
