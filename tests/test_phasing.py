@@ -86,21 +86,21 @@ def test_random_structures_solve_at_08_and_the_verdict_is_honest():
     phaser says so). At 1.5 A exact random-atom data often solve too (the least-squares polish refines them
     home); at 2.0 A they do not. At every resolution the phaser's verdict agrees with the truth."""
     solved_08 = 0
-    for i in range(3):
+    for i in range(2):
         xs = structures.random_structure(seed=11 + i)
         f = structures.amplitudes(xs, 0.8)
         out = phasing.charge_flip(f, seed=i, formula=structures.formula(xs).replace(" ", ""))
         m = compare.match_structures(xs, out.structure)
         solved_08 += m.solved and out.figures["phase_transition"] and out.figures["verdict"] == "solved"
         assert str(out.structure.space_group_info()) == str(xs.space_group_info())
-    assert solved_08 >= 2
+    assert solved_08 == 2
     for d in (1.5, 2.0):
         xs = structures.random_structure(seed=13)
         formula = structures.formula(xs).replace(" ", "")
-        out = phasing.charge_flip(structures.amplitudes(xs, d), seed=0, max_attempts=2, formula=formula)
+        out = phasing.charge_flip(structures.amplitudes(xs, d), seed=0, max_attempts=1, formula=formula)
         m = compare.match_structures(xs, out.structure)
         assert (out.figures["verdict"] == "solved") == m.solved, (d, out.log)
-        assert "R1" in out.figures["reason"] and out.figures["attempts"] == 2
+        assert "R1" in out.figures["reason"] and out.figures["attempts"] == 1
         if d == 2.0:
             assert not m.solved and not out.figures["phase_transition"]
 

@@ -36,7 +36,7 @@ def test_solve_thpp_cut_to_2_reports_not_solved(cli, thpp, tmp_path):
     out = " ".join(r.stdout.split())
     assert "no phase transition" in out and "not solved" in out
     assert "no solution" in out and "a guess" in out  # the phaser's own verdict, against a refined guess
-    assert "measured data stop at 2.00 A, and charge flipping needs about 1.2 A" in out
+    assert "measured data stop at 2.01 A, and charge flipping needs about 1.2 A" in out  # 2.01: the cut's edge
     # the default phases the data as given (extension never helped: README's benchmark)
     assert "extending" not in out and "thpp.hkl +" not in out
     assert "seeds tried 1, 2, 3" in out and "rms None" not in out
@@ -98,7 +98,7 @@ def test_demo_runs_offline_in_seconds(cli, tmp_path):
 
 def test_bench_solve_random_with_plot(cli, tmp_path):
     png = tmp_path / "rate.png"
-    r = cli("bench", "solve", "--n", "2", "--plot", png, "--atoms", "12", "--seed", "3", "--attempts", "3")
+    r = cli("bench", "solve", "--n", "2", "--plot", png, "--atoms", "12", "--seed", "3", "--attempts", "1")
     assert r.returncode == 0, r.stderr
     assert "true 0.8 A" in r.stdout and "1.5 A as given" in r.stdout
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -145,7 +145,7 @@ def test_bench_solve_set_bad_input(cli, tmp_path):
 
 def test_bench_rows_host_api():
     cases = list(solving.random_cases(2, seed=7))
-    rows, records = solving.bench_solve(cases, models=[], max_attempts=3)
+    rows, records = solving.bench_solve(cases, models=[], max_attempts=1)
     by = {r.condition: r for r in rows}
     assert by["true 0.8 A"].solved == 2 and by["true 0.8 A"].transitions == 2
     assert by["1.5 A as given"].n == 2  # exact random-atom data at 1.5 A may solve: measured, not asserted

@@ -65,7 +65,9 @@ def solve(
         typer.Option("--molecule", help="The molecule as a file (.mol .sdf .mol2 .pdb .xyz .cif .res), for direct-space"),
     ] = None,
     budget: Annotated[
-        float | None, typer.Option("--budget", help="Seconds of search allowed (direct-space; default 120)")
+        float | None,
+        typer.Option("--budget", help="Seconds allowed: the direct-space search, or charge flipping's attempts "
+                     "(CPU s); default 120"),
     ] = None,
     z_prime: Annotated[
         str | None, typer.Option("--z-prime", help="Molecules per asymmetric unit: auto, 1 or 1/2 (direct-space)")
