@@ -1,37 +1,57 @@
-"""Ab initio phasing by charge flipping (smtbx.ab_initio.charge_flipping), peaks -> atoms.
+"""Ab initio phasing by charge flipping: independent attempts, ranked by their own figures of merit.
 
-`charge_flip(f_obs, ...)` runs smtbx's weak-reflection-improved charge flipping (Oszlanyi & Suto) in P1
-on quasi-normalised amplitudes from random phases, finds the origin in the true space group with smtbx's
-`f_calc_symmetrisations` (the correlation of the symmetrised map with the data), computes a map with the
-observed amplitudes and those phases, searches its peaks with the space group's symmetry, and turns the
-strongest peaks into atoms: with a formula, the heaviest elements go to the highest peaks; else all C.
+`charge_flip(f_obs, formula=...)` runs up to `max_attempts` independent attempts within a CPU-time
+`budget`. Each attempt (seed `seed + k`) flips in P1 from random phases (flipping.py), finds candidate
+origins in the true space group (origin.py), turns the map of the best candidate into atoms refined
+against the data and completed from difference maps (polish.py). Attempts are ranked by their model's R1
+against the R1 a guess reaches on the same data (random atoms refined the same way), never by a
+reference; the run stops at the first clear solution (R1 below RATIO_CLEAR of the guess), or when the
+attempts or the budget are spent. The figures say which, and whether the winner is a solution.
 
 Why not smtbx's `solving_iterator`: measured on exact 0.8 A data of random 20-atom P21/c structures, its
-phase-transition detector missed fast transitions (2 of 3 runs went through every attempt, ~6 s, although
-the map was solved), and its origin acceptance (correlation >= 0.9) rejected correct origins found at
-0.72. It also has the cctbx-base 2025.11 bug where a third attempt passes a float to itertools.islice.
-The loop here uses the same smtbx iterator with a plateau test on the flipped map's skewness.
+phase-transition detector missed fast transitions, and its origin acceptance (correlation >= 0.9) rejected
+correct origins found at 0.72. It also has the cctbx-base 2025.11 bug where a third attempt passes a float
+to itertools.islice. `yardstick.py` runs it as it is, for comparison in `xrdplug bench solve`.
 """
 
 from __future__ import annotations
 
 import io
-import itertools
-import math
-import random
+import os
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from cctbx import maptbx, miller, xray
+from cctbx import miller, xray
 from cctbx.array_family import flex
 from cctbx.eltbx import tiny_pse
-from smtbx.ab_initio import charge_flipping as cf
 
 from xrdplug.errors import XrdplugError
 
-VOLUME_PER_NON_H_ATOM = 15.0  # A^3 per non-H atom when guessing the count (organic crystals: ~15-18)
+from . import flipping, origin, polish
+
+VOLUME_PER_NON_H_ATOM = 18.0  # A^3 per non-H atom when guessing the count (organic crystals: ~17-19)
+DEFAULT_ATTEMPTS = 12
+DEFAULT_BUDGET = 120.0  # CPU seconds for all attempts together
+# A model's R1 (all reflections, non-H model, one scale) is judged against the R1 that random atoms reach
+# after the same refinement on the same data (polish.guess_r1): with few reflections per parameter, or
+# acentric data, a guess refines to 0.33-0.45 (random 12-atom P21/Cc/C2 structures at 1.2 A), with
+# many centric data to 0.6-0.68; with heavy atoms in the formula, the model's own heavy atoms plus random
+# light ones are the guess. A solution is below RATIO_CLEAR of the guess (measured on the 12 dev
+# structures at 1.2-1.6 A: correct solutions 0.15-0.35, wrong ones 0.58-0.86; thpp's real data cut to
+# 1.2 A: 0.53 with 14 of 16 atoms found, rms 0.09 A).
+# A random guess below GUESS_FLOOR found the structure itself (1-3 atoms refine into place from
+# anywhere), so the floor stands in for it; HEAVY_FLOOR likewise for heavy-atom guesses.
+RATIO_CLEAR = 0.5
+GUESS_FLOOR = 0.2
+HEAVY_FLOOR = 0.1
+AGREE_FRACTION = 0.8
+GUESSES = 2  # random models refined for the guess R1; the lowest counts
+COMPLETE_CYCLES = 4  # difference-map completion cycles per attempt
+DELTA_CYCLE = (1.0, 1.1, 0.9)  # delta / map sigma of attempts 1, 2, 3, 4, ...
+QUICK_ITERATIONS = 10  # L-BFGS iterations per stage when an origin candidate is only being ranked
 
 
 @dataclass
@@ -40,6 +60,22 @@ class FlipOutcome:
     figures: dict[str, Any] = field(default_factory=dict)
     log: str = ""
     map_coefficients: miller.array | None = None
+
+
+@dataclass
+class Attempt:
+    """One independent attempt and what it found."""
+
+    k: int
+    run: flipping.FlipRun
+    origin: origin.Origin | None
+    model: polish.Model | None
+    n_origins: int = 0
+    guess: float = 1.0  # the R1 a guess reaches (see charge_flip's baseline)
+
+    @property
+    def r1(self) -> float:
+        return self.model.r1 if self.model is not None else 1.0
 
 
 def parse_formula(text: str) -> dict[str, float]:
@@ -55,10 +91,6 @@ def parse_formula(text: str) -> dict[str, float]:
             raise XrdplugError(f"formula '{text}': unknown element '{el}'") from None
         out[el] = out.get(el, 0.0) + (float(n) if n else 1.0)
     return out
-
-
-def _atomic_number(el: str) -> int:
-    return tiny_pse.table(el).atomic_number()
 
 
 def prepare_amplitudes(f_obs: miller.array) -> miller.array:
@@ -81,7 +113,7 @@ def prepare_amplitudes(f_obs: miller.array) -> miller.array:
     return f
 
 
-def _n_atoms_expected(f: miller.array, composition: dict[str, float] | None, n_atoms: int | None) -> int:
+def expected_atoms(f: miller.array, composition: dict[str, float] | None, n_atoms: int | None) -> int:
     """Non-H atoms in the asymmetric unit: from n_atoms, the formula, or the cell volume (18 A^3 per atom)."""
     if n_atoms:
         return int(n_atoms)
@@ -97,208 +129,235 @@ def charge_flip(
     f_obs: miller.array,
     formula: str | dict[str, float] | None = None,
     n_atoms: int | None = None,
-    max_attempts: int = 3,
-    max_iterations: int = 300,
+    max_attempts: int = DEFAULT_ATTEMPTS,
+    budget: float = DEFAULT_BUDGET,
+    max_iterations: int = 1000,
     seed: int | None = None,
     normalise: str = "quasi-E",
-    delta_over_sigma: float = 1.1,
+    delta_over_sigma: float | None = None,
     peak_fraction: float = 1.0,
+    origins: int = 3,
+    polish_model: bool = True,
+    progress: Callable[[float, str], None] | None = None,
 ) -> FlipOutcome:
-    """Charge-flip `f_obs` (amplitudes with symmetry) and return atoms in the true space group.
+    """Charge-flip `f_obs` (amplitudes with symmetry) and return refined atoms in the true space group.
 
     formula: the content of the asymmetric unit ('C10H12N2O'); sets the number of atoms and their elements.
-    n_atoms: number of non-H atoms to place (else from the formula or the cell volume, 15 A^3 each).
-    max_attempts: restarts from random phases when no phase transition is seen.
+    n_atoms: number of non-H atoms to place (else from the formula or the cell volume, 18 A^3 each).
+    max_attempts, budget: independent attempts, and the CPU seconds they may take together (the attempt
+      running when the budget runs out finishes).
     max_iterations: flipping cycles per attempt.
-    normalise: 'quasi-E' (per-shell normalisation, the default), 'none' (raw F).
-    peak_fraction: place this multiple of the expected number of atoms (1.0: as many atoms as expected).
+    seed: attempt k uses seed + k (k = 0, 1, ...); without one a seed is drawn and reported.
+    normalise: 'quasi-E' (a smooth fall-off divided out, the default) or 'none' (raw F).
+    delta_over_sigma: the flipping threshold in map sigmas; by default attempts cycle through
+      DELTA_CYCLE (measured on dev structures at 1.2 A: 1.0 and 0.9 solve attempts 1.1 does not).
+    peak_fraction: place this multiple of the expected number of atoms.
+    origins: origin candidates examined per attempt.
+    polish_model: False places the flipped map's peaks as they are (no least squares).
+    progress: called as progress(fraction, message) after each attempt.
 
-    Figures: phase_transition (see `_transition`), iterations (cycles of the last attempt), attempts,
-    skewness_flip (skewness of the flipped map at the end, ~1 before a transition), correlation (height of
-    the origin-search peak), skewness (of the final sigma-scaled map), r1 (flipping), delta, n_peaks,
-    n_atoms, d_min, n_reflections, seconds. Without a phase transition the atoms are still placed from the
-    last map: a guess, which the figures flag as one.
+    Figures: verdict ('solved' or 'no solution') and reason; r1 (the model against the data), correlation
+    (origin search), phase_transition, skewness_flip (flipped map, end), skewness (final map), agreement
+    (attempts that found the winner's structure), seeds, seed (the winner's), attempts, stopped (why the
+    run ended), iterations, r1_flip, delta, origin_shift, n_atoms, d_min, n_reflections, seconds.
     """
-    t0 = time.perf_counter()
+    t0 = time.process_time()
+    wall0 = time.perf_counter()
     f = prepare_amplitudes(f_obs)
     composition = parse_formula(formula) if isinstance(formula, str) else formula
     if normalise not in ("quasi-E", "none"):
         raise XrdplugError(f"normalise must be 'quasi-E' or 'none' (got {normalise!r})")
-    if seed is not None:
-        random.seed(seed)
-        flex.set_random_seed(seed)
+    if int(max_attempts) < 1:
+        raise XrdplugError(f"max_attempts must be at least 1 (got {max_attempts})")
+    if seed is None:
+        seed = int.from_bytes(os.urandom(4), "little") % 1_000_000
+    seed = int(seed)
+    expected = expected_atoms(f, composition, n_atoms)
+    n_place = max(1, int(round(expected * peak_fraction)))
     log = io.StringIO()
     try:
-        flipping, run = _flip(f, normalise, int(max_attempts), int(max_iterations), delta_over_sigma, log)
+        g0 = min(polish.guess_r1(f, n_place, composition, seed=seed + 7919 * (j + 1)) for j in range(GUESSES))
+    except Exception as exc:
+        raise XrdplugError(f"charge flipping could not refine a trial model: {describe_error(exc)}") from None
+    print(f"random atoms refine to R1 {g0:.3f} on these data (the best of {GUESSES} guesses)", file=log)
+    g0 = max(g0, GUESS_FLOOR)
+    heavy = any(polish.atomic_number(el) > polish.HEAVY_Z for el in (composition or {}) if el not in ("H", "D"))
+
+    def baseline(att: Attempt) -> float:
+        """The guess this attempt's model must beat: random atoms, or with heavy atoms in the formula,
+        the model's own heavy atoms and random light ones (whichever refines lower)."""
+        if not heavy or att.model is None:
+            return g0
+        gh = min(
+            polish.guess_r1(f, n_place, composition, seed=seed + 104729 * (j + 1), keep=att.model.structure)
+            for j in range(GUESSES)
+        )
+        return max(min(g0, gh), HEAVY_FLOOR)
+
+    try:
+        f_p1, norm = flipping.normalised_p1(f) if normalise == "quasi-E" else (_raw_p1(f), None)
     except XrdplugError:
         raise
-    except Exception as exc:  # smtbx failures on odd data: report, do not crash
-        raise XrdplugError(f"charge flipping failed: {exc}") from None
+    except Exception as exc:  # cctbx failures on odd data: say what and where
+        raise XrdplugError(f"charge flipping could not prepare the data in P1: {describe_error(exc)}") from None
+    attempts: list[Attempt] = []
+    stopped = f"all {int(max_attempts)} attempts run"
+    for k in range(int(max_attempts)):
+        try:
+            dos = delta_over_sigma if delta_over_sigma is not None else DELTA_CYCLE[k % len(DELTA_CYCLE)]
+            att = _attempt(k, seed + k, f, f_p1, norm, n_place, composition, max_iterations, dos, origins)
+            att.guess = baseline(att)
+        except XrdplugError:
+            raise
+        except Exception as exc:
+            raise XrdplugError(f"charge flipping attempt {k + 1} (seed {seed + k}) failed: {describe_error(exc)}") from None
+        attempts.append(att)
+        print(_attempt_line(att), file=log)
+        if progress is not None:
+            progress((k + 1) / int(max_attempts), f"attempt {k + 1}: R1 {att.r1:.2f} (a guess: {att.guess:.2f})")
+        if att.model is not None and att.r1 <= RATIO_CLEAR * att.guess:
+            stopped = f"clear solution (R1 {att.r1:.3f} <= {RATIO_CLEAR} x guess {att.guess:.3f})"
+            break
+        if time.process_time() - t0 > budget:
+            stopped = f"budget of {budget:g} CPU s spent"
+            break
+    best = min(attempts, key=lambda a: a.r1 / a.guess)
+    agreement = 1 + len(_agreeing(best, [a for a in attempts if a is not best]))
     figures: dict[str, Any] = {
-        "phase_transition": run["transition"],
-        "attempts": run["attempts"],
-        "iterations": run["iterations"],
-        "skewness_flip": run["skewness"],
-        "delta": float(flipping.delta) if flipping.delta is not None else None,
+        "phase_transition": best.run.transition,
+        "attempts": len(attempts),
+        "seeds": [a.run.seed for a in attempts],
+        "seed": best.run.seed,
+        "stopped": stopped,
+        "iterations": best.run.iterations,
+        "skewness_flip": best.run.end_skewness,
+        "r1_flip": best.run.r1,
+        "delta": best.run.delta,
         "d_min": float(f.d_min()),
         "n_reflections": int(f.size()),
-        "r1": run["r1"],
+        "correlation": best.origin.correlation if best.origin else None,
+        "origin_shift": tuple(round(x, 4) for x in best.origin.shift) if best.origin else None,
+        "agreement": agreement,
+        "r1_guess": best.guess,
+        "r1_guess_random": g0,
     }
-    # origin: correlate the P1 map's structure factors with the data under the space group's symmetry
-    # (smtbx's f_calc_symmetrisations, after cctbx.translation_search.fast_nv1995); keep the best peak
-    try:
-        solutions = list(itertools.islice(cf.f_calc_symmetrisations(f, flipping.f_calc, -1.0), 1))
-    except Exception:
-        solutions = []
-    expected = _n_atoms_expected(f, composition, n_atoms)
-    if not solutions:
+    if best.model is None or best.origin is None:
         xs = xray.structure(crystal_symmetry=f.crystal_symmetry())
-        figures.update(correlation=None, skewness=None, n_peaks=0, n_atoms=0)
-        figures["seconds"] = time.perf_counter() - t0
+        figures.update(r1=None, skewness=None, n_atoms=0, verdict="no solution", reason="no origin found")
+        figures["seconds"] = time.process_time() - t0
+        figures["wall_seconds"] = time.perf_counter() - wall0
         return FlipOutcome(xs, figures, log.getvalue(), None)
-    f_calc, shift, cc = solutions[0]
-    figures["correlation"] = float(cc)
-    figures["origin_shift"] = tuple(round(float(x), 4) for x in shift)
-    coeffs = _map_coefficients(f, f_calc)
-    fft_map = coeffs.fft_map(resolution_factor=1 / 3, symmetry_flags=maptbx.use_space_group_symmetry)
-    fft_map.apply_sigma_scaling()
-    figures["skewness"] = float(_skewness(fft_map.real_map_unpadded()))
-    n_place = max(1, int(round(expected * peak_fraction)))
-    params = maptbx.peak_search_parameters(
-        peak_search_level=3,
-        interpolate=True,
-        min_distance_sym_equiv=1.0,
-        min_cross_distance=1.0,
-        max_clusters=int(n_place * 2 + 10),
+    model = best.model
+    if not polish_model:
+        model = polish.build_model(f, best.origin.f_calc, n_place, composition, polish=False)
+    coefficients = polish.model_phases(model.structure, f) if polish_model else _coefficients(f, best.origin)
+    figures["r1"] = model.r1
+    figures["skewness"] = polish.map_skewness(coefficients)
+    figures["n_atoms"] = model.structure.scatterers().size()
+    figures["verdict"], figures["reason"] = verdict(figures)
+    figures["seconds"] = time.process_time() - t0
+    figures["wall_seconds"] = time.perf_counter() - wall0
+    print(
+        f"winner: attempt {attempts.index(best) + 1} (seed {best.run.seed}); stopped: {stopped}; "
+        f"final R1 {model.r1:.3f}; {figures['verdict']}: {figures['reason']}",
+        file=log,
     )
-    peaks = fft_map.peak_search(params, verify_symmetry=False).all(max_clusters=int(n_place * 2 + 10))
-    sites = list(peaks.sites())
-    heights = list(peaks.heights())
-    figures["n_peaks"] = len(sites)
-    sites, heights = sites[:n_place], heights[:n_place]
-    xs = _peaks_to_structure(f, sites, heights, composition, n_place)
-    figures["n_atoms"] = xs.scatterers().size()
-    figures["seconds"] = time.perf_counter() - t0
-    return FlipOutcome(xs, figures, log.getvalue(), coeffs)
+    return FlipOutcome(model.structure, figures, log.getvalue(), coefficients)
 
 
-def _flip(
+def verdict(figures: dict[str, Any]) -> tuple[str, str]:
+    """'solved' or 'no solution', with the figures that decided it, from the phaser's own figures only:
+    the model R1 against the R1 a guess reaches (r1_guess, see the constants above). Agreement between
+    attempts is reported but does not decide: on the dev set two attempts agreed on the same wrong model
+    of a molecule on an inversion centre (R1 0.68 of the guess)."""
+    r1, guess = figures.get("r1"), figures.get("r1_guess")
+    pt = "phase transition" if figures.get("phase_transition") else "no phase transition"
+    cc = figures.get("correlation")
+    agree = figures.get("agreement", 1)
+    if r1 is None or guess is None:
+        return "no solution", f"{pt}, no model"
+    facts = f"{pt}, CC {cc:.2f}, R1 {r1:.2f} (a guess: {guess:.2f})" if cc is not None else pt
+    if agree > 1:
+        facts += f", {agree} attempts found it"
+    if r1 <= RATIO_CLEAR * guess:
+        return "solved", facts
+    return "no solution", facts + f"; a solution needs R1 <= {RATIO_CLEAR * guess:.2f}"
+
+
+def _attempt(
+    k: int,
+    seed: int,
     f: miller.array,
-    normalise: str,
-    max_attempts: int,
+    f_p1: miller.array,
+    norm: miller.array | None,
+    n_place: int,
+    composition: dict[str, float] | None,
     max_iterations: int,
     delta_over_sigma: float,
-    log: io.StringIO,
-) -> tuple[Any, dict[str, Any]]:
-    """Weak-reflection-improved charge flipping in P1 from random phases, restarted until a transition."""
-    f_p1 = f.expand_to_p1().merge_equivalents().array().discard_sigmas()
-    if normalise == "quasi-E":
-        f_p1 = f_p1.customized_copy(data=f_p1.data() / cf.amplitude_quasi_normalisations(f_p1).data())
-    flipping = cf.weak_reflection_improved_iterator(delta=None)
-    run: dict[str, Any] = {"transition": False, "attempts": 0, "iterations": 0, "skewness": None, "r1": None}
-    for attempt in range(1, max_attempts + 1):
-        run["attempts"] = attempt
-        flipping.start(f_p1, (2 * math.pi) * flex.random_double(f_p1.size()))
-        # delta from the map's sigma, once it is stable (as smtbx's sigma method and SUPERFLIP do)
-        sigmas: list[float] = []
-        for _ in range(10):
-            sigmas.append(flipping.rho_map.sigma())
-            flipping.delta = delta_over_sigma * sigmas[-1]
-            tail = sigmas[-5:]
-            if len(sigmas) >= 4 and (max(tail) - min(tail)) / max(tail) < 0.02:
-                break
-            next(flipping)
-        skew = flex.double()
-        for i in range(max_iterations):
-            next(flipping)
-            skew.append(flipping.rho_map.skewness())
-            if i % 5 == 0 and _converged(skew):
-                break
-        run["iterations"] = len(skew)
-        run["skewness"] = float(skew[-1])
-        run["r1"] = float(flipping.r1_factor())
-        run["transition"] = _transition(skew)
-        print(
-            f"attempt {attempt}: delta {flipping.delta:.4f}, {len(skew)} cycles, skewness "
-            f"{skew[0]:.2f} -> {skew[-1]:.2f}, R1 {run['r1']:.3f}, phase transition "
-            f"{'yes' if run['transition'] else 'no'}",
-            file=log,
-        )
-        if run["transition"]:
-            break
-    return flipping, run
+    n_origins: int,
+) -> Attempt:
+    run = flipping.flip(
+        f_p1, seed, max_iterations=max_iterations, delta_over_sigma=delta_over_sigma, normalisations=norm
+    )
+    candidates = origin.origin_candidates(f, run.f_calc, n=n_origins)
+    best: Attempt = Attempt(k, run, None, None, len(candidates))
+    for cand in candidates:
+        model = polish.build_model(f, cand.f_calc, n_place, composition, macro_cycles=0, iterations=QUICK_ITERATIONS)
+        if best.model is None or model.r1 < best.model.r1:
+            best = Attempt(k, run, cand, model, len(candidates))
+    if best.model is not None:  # difference-map completion: a heavy-atom partial solution becomes whole
+        best.model = polish.finish(best.model, f, n_place, composition, cycles=COMPLETE_CYCLES)
+    return best
 
 
-def _converged(skew: flex.double, window: int = 10, tolerance: float = 0.01) -> bool:
-    """After a transition, the skewness has levelled off: the means of the last two `window`-cycle blocks
-    differ by less than `tolerance` (relative)."""
-    if len(skew) < 2 * window + 20 or not _transition(skew):
-        return False
-    last = flex.mean(skew[-window:])
-    before = flex.mean(skew[-2 * window : -window])
-    return abs(last - before) < tolerance * last
+def _agreeing(att: Attempt, others: list[Attempt]) -> list[Attempt]:
+    """The earlier attempts whose model matches `att`'s (AGREE_FRACTION of the atoms within 0.5 A)."""
+    from .compare import match_structures
+
+    if att.model is None:
+        return []
+    out = []
+    for other in others:
+        if other.model is None:
+            continue
+        try:
+            m = match_structures(att.model.structure, other.model.structure)
+        except XrdplugError:
+            continue
+        if m.fraction >= AGREE_FRACTION:
+            out.append(other)
+    return out
 
 
-def _transition(skew: flex.double) -> bool:
-    """A phase transition: the skewness of the flipped map rose to at least 1.25 and 1.6x its starting level
-    (the mean of the first 5 cycles) and stayed there (the mean of the last 10 cycles).
-
-    Measured on quasi-normalised exact data of random 20-atom P21/c structures: random phases start near
-    0.6-0.9; solved maps end at 2.5-2.8 (0.8 A), 1.8-2.0 (1.0 A), 1.36-1.62 (1.2 A; ratio >= 1.8), while
-    unsolved 1.5 A runs end at 0.9-1.13 (ratio <= 1.55).
-    """
-    if len(skew) < 20:
-        return False
-    start = flex.mean(skew[:5])
-    end = flex.mean(skew[-10:])
-    return end >= 1.25 and end >= 1.6 * start
+def _attempt_line(att: Attempt) -> str:
+    run = att.run
+    sk = run.skewness
+    cc = f"{att.origin.correlation:.2f}" if att.origin else "-"
+    return (
+        f"attempt {att.k + 1} (seed {run.seed}): delta {run.delta:.4f} ({run.delta_over_sigma:g} sigma), "
+        f"{run.iterations} cycles, skewness "
+        f"{(sk[0] if sk else 0):.2f} -> {run.end_skewness:.2f}, phase transition "
+        f"{'yes' if run.transition else 'no'}, flipping R1 {run.r1:.3f}; origin CC {cc} "
+        f"(best of {att.n_origins}); model R1 {att.r1:.3f} (a guess: {att.guess:.3f}); {run.seconds:.1f} s flipping"
+    )
 
 
-def _map_coefficients(f_obs: miller.array, f_calc: miller.array) -> miller.array:
-    """F_obs amplitudes with the solution's phases (common reflections), in f_obs's space group."""
-    a, b = f_obs.common_sets(f_calc)
+def _raw_p1(f: miller.array) -> miller.array:
+    return f.expand_to_p1().merge_equivalents().array().discard_sigmas()
+
+
+def _coefficients(f: miller.array, o: origin.Origin) -> miller.array:
+    a, b = f.common_sets(o.f_calc)
     return a.phase_transfer(b)
 
 
-def _skewness(m: flex.double) -> float:
-    x = m.as_1d()
-    mean = flex.mean(x)
-    d = x - mean
-    var = flex.mean(d * d)
-    if var <= 0:
-        return 0.0
-    return flex.mean(d * d * d) / var**1.5
+def describe_error(exc: BaseException) -> str:
+    """A one-line description of an exception that may carry no message (cctbx's bare asserts)."""
+    msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if not msg:
+        import traceback
 
-
-def _peaks_to_structure(
-    f: miller.array,
-    sites: list[tuple[float, float, float]],
-    heights: list[float],
-    composition: dict[str, float] | None,
-    n_place: int,
-) -> xray.structure:
-    """Peaks (sorted by height) -> isotropic atoms: heavier elements on the higher peaks."""
-    elements: list[str] = []
-    if composition:
-        heavy = {k: v for k, v in composition.items() if k not in ("H", "D")}
-        total = sum(heavy.values())
-        # scale the formula to the number of atoms placed, heaviest first
-        for el in sorted(heavy, key=_atomic_number, reverse=True):
-            elements += [el] * int(round(heavy[el] * n_place / total)) if total else []
-    if len(elements) < len(sites):
-        fill = min(composition, key=lambda e: abs(_atomic_number(e) - 6)) if composition else "C"
-        if fill in ("H", "D"):
-            fill = "C"
-        elements += [fill] * (len(sites) - len(elements))
-    xs = xray.structure(crystal_symmetry=f.crystal_symmetry())
-    counts: dict[str, int] = {}
-    scatterers = flex.xray_scatterer()
-    for site, _h, el in zip(sites, heights, elements, strict=False):
-        counts[el] = counts.get(el, 0) + 1
-        scatterers.append(
-            xray.scatterer(
-                label=f"{el}{counts[el]}", site=tuple(site), u=0.025, occupancy=1.0, scattering_type=el
-            )
-        )
-    xs.add_scatterers(scatterers)
-    return xs
+        tb = traceback.extract_tb(exc.__traceback__)
+        where = f" in {tb[-1].name} ({os.path.basename(tb[-1].filename)}:{tb[-1].lineno})" if tb else ""
+        return f"{type(exc).__name__}{where}"
+    return f"{type(exc).__name__}: {msg}"

@@ -81,40 +81,74 @@ def test_parse_formula():
             phasing.parse_formula(bad)
 
 
-def test_random_structures_solve_at_08_not_15():
-    """Exact |F| of random 20-atom P21/c structures: 0.8 A solves (phase transition, >= 80% matched)."""
-    solved_08, transition_15 = 0, 0
-    for i in range(3):
+def test_random_structures_solve_at_08_and_the_verdict_is_honest():
+    """Exact |F| of random 20-atom P21/c structures: 0.8 A solves (phase transition, >= 80% matched, and the
+    phaser says so). At 1.5 A exact random-atom data often solve too (the least-squares polish refines them
+    home); at 2.0 A they do not. At every resolution the phaser's verdict agrees with the truth."""
+    solved_08 = 0
+    for i in range(2):
         xs = structures.random_structure(seed=11 + i)
         f = structures.amplitudes(xs, 0.8)
         out = phasing.charge_flip(f, seed=i, formula=structures.formula(xs).replace(" ", ""))
         m = compare.match_structures(xs, out.structure)
-        solved_08 += m.solved and out.figures["phase_transition"]
+        solved_08 += m.solved and out.figures["phase_transition"] and out.figures["verdict"] == "solved"
         assert str(out.structure.space_group_info()) == str(xs.space_group_info())
-    xs = structures.random_structure(seed=11)
-    out = phasing.charge_flip(structures.amplitudes(xs, 1.5), seed=0, max_attempts=2)
-    transition_15 += out.figures["phase_transition"]
-    assert solved_08 >= 2
-    assert transition_15 == 0
+    assert solved_08 == 2
+    for d in (1.5, 2.0):
+        xs = structures.random_structure(seed=13)
+        formula = structures.formula(xs).replace(" ", "")
+        out = phasing.charge_flip(structures.amplitudes(xs, d), seed=0, max_attempts=1, formula=formula)
+        m = compare.match_structures(xs, out.structure)
+        assert (out.figures["verdict"] == "solved") == m.solved, (d, out.log)
+        assert "R1" in out.figures["reason"] and out.figures["attempts"] == 1
+        if d == 2.0:
+            assert not m.solved and not out.figures["phase_transition"]
 
 
-def test_thpp_full_data_solves_fast(thpp_f, thpp_ref):
+def _elements_right(reference, solution) -> tuple[int, int]:
+    """(matched atoms whose element is the reference's, matched atoms), by emma in the true space group."""
+    from cctbx import euclidean_model_matching as emma
+
+    ref = structures.non_hydrogen(reference)
+    m1 = emma.model(ref.special_position_settings(), [emma.position(f"{sc.scattering_type}{i}", sc.site)
+                                                     for i, sc in enumerate(ref.scatterers())])
+    m2 = emma.model(ref.special_position_settings(), [emma.position(f"{sc.scattering_type}{i}", sc.site)
+                                                     for i, sc in enumerate(solution.scatterers())])
+    best = max(emma.model_matches(m1, m2, tolerance=0.5, models_are_diffraction_index_equivalent=False,
+                                  break_if_match_with_no_singles=True).refined_matches, key=lambda x: len(x.pairs))
+    types1, types2 = ref.scattering_types(), solution.scattering_types()
+    return sum(types1[i] == types2[j] for i, j in best.pairs), len(best.pairs)
+
+
+def test_thpp_full_data_solves_fast_and_accurately(thpp_f, thpp_ref):
+    """The published structure to ~0.01 A after the least-squares polish (0.09 A from the map's peaks alone),
+    R1 a crystallographer expects of a model without H, the F atoms on the F sites."""
     out = phasing.charge_flip(thpp_f, formula="C10H10F2N4", seed=1)
     m = compare.match_structures(thpp_ref, out.structure)
-    assert out.figures["phase_transition"] and m.solved
-    assert m.n_matched >= 15 and m.rms < 0.1
-    assert out.figures["seconds"] < 5
-    # heavier peaks -> heavier elements: both F atoms land on the highest peaks
+    fig = out.figures
+    assert fig["phase_transition"] and m.solved and fig["verdict"] == "solved"
+    assert m.n_matched == 16 and m.rms < 0.03
+    assert fig["r1"] < 0.2 and fig["r1"] < 0.3 * fig["r1_guess"]
+    assert fig["seconds"] < 10 and fig["seeds"][0] == 1 and fig["seed"] in fig["seeds"]
     types = list(out.structure.scattering_types())
     assert types.count("F") == 2 and types.count("N") == 4 and types.count("C") == 10
+    right, matched = _elements_right(thpp_ref, out.structure)
+    f_sites = [sc for sc in out.structure.scatterers() if sc.scattering_type == "F"]
+    assert len(f_sites) == 2 and right >= matched - 4  # an N and a C may swap (7 vs 6 electrons), F may not
+    part = out.structure.select(out.structure.scattering_types() == "F")
+    ref_f = thpp_ref.select(thpp_ref.scattering_types() == "F")
+    assert compare.match_structures(ref_f, part).fraction == 1.0
 
 
-def test_thpp_cut_to_15_does_not_solve(thpp_f, thpp_ref):
-    low = thpp_f.resolution_filter(d_min=1.5)
+def test_thpp_cut_to_2_does_not_solve(thpp_f, thpp_ref):
+    """Cut to 2.0 A thpp is out of reach, and the phaser says so (at 1.5 A its best model has 13 of 16
+    atoms within 0.5 A but R1 0.34 against a guess's 0.51: reported as no solution)."""
+    low = thpp_f.resolution_filter(d_min=2.0)
     out = phasing.charge_flip(low, formula="C10H10F2N4", seed=1, max_attempts=2)
     assert not out.figures["phase_transition"]
-    assert out.structure.scatterers().size() == 16  # a guess, flagged as one
+    assert 0 < out.structure.scatterers().size() <= 16  # a guess (completion may drop atoms), flagged as one
     assert not compare.match_structures(thpp_ref, out.structure).solved
+    assert out.figures["verdict"] == "no solution" and "a guess" in out.figures["reason"]
 
 
 def test_restarts_when_no_transition():
@@ -122,11 +156,133 @@ def test_restarts_when_no_transition():
     xs = structures.random_structure(seed=5, n_atoms=10)
     out = phasing.charge_flip(structures.amplitudes(xs, 2.0), seed=0, max_attempts=3, max_iterations=30)
     assert out.figures["phase_transition"] is False and out.figures["attempts"] == 3
-    assert "attempt 3:" in out.log
+    assert out.figures["seeds"] == [0, 1, 2] and out.figures["stopped"] == "all 3 attempts run"
+    assert "attempt 3 (seed 2):" in out.log
+
+
+def test_seed_makes_a_run_reproducible():
+    xs = structures.random_structure(space_group="C 1 2/c 1", n_atoms=10, seed=3)
+    f = structures.amplitudes(xs, 1.0)
+    a, b = (phasing.charge_flip(f, seed=42, max_attempts=2) for _ in range(2))
+    assert a.figures["seeds"] == b.figures["seeds"] and a.figures["seeds"][0] == 42
+    assert a.figures["r1"] == b.figures["r1"]
+    assert list(a.structure.sites_frac()) == list(b.structure.sites_frac())
+    c = phasing.charge_flip(f, max_attempts=1)  # no seed: one is drawn and reported
+    assert isinstance(c.figures["seed"], int) and c.figures["seeds"] == [c.figures["seed"]]
+
+
+def _with_h(xs, seed: int):
+    """Add one H per non-H atom, 0.97 A away in a random direction where no other atom or symmetry copy is
+    within 1.1 A (riding-like H atoms: what makes real organics harder than bare random atoms)."""
+    import random
+
+    from cctbx import xray
+
+    rng = random.Random(seed)
+    uc, ops = xs.unit_cell(), list(xs.space_group())
+    sites = [sc.site for sc in xs.scatterers()]
+    out = xs.deep_copy_scatterers()
+    for i, sc in enumerate(xs.scatterers()):
+        for _ in range(20):
+            v = [rng.gauss(0, 1) for _ in range(3)]
+            norm = sum(x * x for x in v) ** 0.5
+            h = uc.fractionalize([c + 0.97 * x / norm for c, x in zip(uc.orthogonalize(sc.site), v)])
+            near = [uc.distance_mod_1(op * h, s).dist_sq ** 0.5 for op in ops for s in sites]
+            if sorted(near)[1] > 1.1:  # the nearest is its own atom
+                out.add_scatterer(xray.scatterer(label=f"H{i + 1}", site=h, u=0.04, scattering_type="H"))
+                sites.append(h)
+                break
+    return out
+
+
+@pytest.mark.parametrize("group", ["C 1 2 1", "C 1 2/c 1", "C 1 c 1", "I 1 2/a 1"])
+def test_centred_groups_solve(group):
+    """Centred monoclinic groups (issue 12: a C2/c structure was never solved): random 16-atom structures
+    with H atoms, 2% noise, 1.0 A data."""
+    from cctbx.array_family import flex
+
+    xs = _with_h(structures.random_structure(space_group=group, n_atoms=16, seed=21), seed=21)
+    assert xs.scatterers().size() > 16
+    f = structures.amplitudes(xs, 1.0)
+    flex.set_random_seed(21)
+    f = f.customized_copy(data=f.data() * (1 + 0.02 * (flex.random_double(f.size()) * 2 - 1)))
+    out = phasing.charge_flip(f, seed=1, formula=structures.formula(structures.non_hydrogen(xs)).replace(" ", ""))
+    m = compare.match_structures(xs, out.structure)
+    assert m.solved and out.figures["verdict"] == "solved", out.log
+    assert str(out.structure.space_group_info()) == str(xs.space_group_info())
+
+
+@pytest.mark.parametrize("group", ["P 1 21/c 1", "C 1 2/c 1", "P 1 21 1", "C 1 c 1"])
+def test_one_to_three_atoms(group):
+    """The smallest structures: smtbx's normalisation stops with a bare AssertionError on them; here a
+    Wilson fit normalises, and 1-3 atoms solve at 0.8 A and, with a few dozen reflections, at 1.5 A."""
+    for n in (1, 2, 3):
+        xs = structures.random_structure(space_group=group, n_atoms=n, seed=7 + n, elements=["Cl", "O", "C"][:n])
+        for d in (0.8, 1.5):
+            f = structures.amplitudes(xs, d)
+            if f.size() < 20:
+                with pytest.raises(XrdplugError, match="too few"):
+                    phasing.charge_flip(f, seed=1)
+                continue
+            out = phasing.charge_flip(f, seed=1, formula=structures.formula(xs).replace(" ", ""), max_attempts=3)
+            m = compare.match_structures(xs, out.structure)
+            if d == 0.8:
+                assert m.fraction == 1.0 and out.figures["verdict"] == "solved", (group, n, out.log)
+            assert out.structure.scatterers().size() == n
+
+
+def test_normalisation_with_few_reflections():
+    from cctbx_bridge import flipping
+
+    xs = structures.random_structure(n_atoms=3, seed=2)
+    few = structures.amplitudes(xs, 1.5).expand_to_p1().merge_equivalents().array()
+    assert 20 <= few.size() < flipping.MIN_BINS * flipping.REFLECTIONS_PER_BIN
+    n = flipping.normalisations(few)  # smtbx's binned normalisation asserts here
+    assert n.size() == few.size() and n.data().all_gt(0)
+    e_sq = (few.data() / n.data()) ** 2
+    assert abs(sum(e_sq) / len(e_sq) - 1) < 1e-6  # E values: <E^2> = 1
+    many = structures.amplitudes(structures.random_structure(n_atoms=30, seed=2), 0.7)
+    many = many.expand_to_p1().merge_equivalents().array()
+    assert many.size() >= flipping.MIN_BINS * flipping.REFLECTIONS_PER_BIN
+    assert flipping.normalisations(many).data().all_gt(0)
+    with pytest.raises(XrdplugError, match="too few"):
+        flipping.normalisations(few.select(flex_range(5)))
+
+
+def flex_range(n: int):
+    from cctbx.array_family import flex
+
+    return flex.size_t_range(n)
+
+
+def test_errors_say_what_went_wrong():
+    """A bare assert from cctbx becomes a one-line message naming the exception and where it came from."""
+    try:
+        raise AssertionError()
+    except AssertionError as exc:
+        msg = phasing.describe_error(exc)
+    assert msg.startswith("AssertionError in test_errors_say_what_went_wrong") and "\n" not in msg
+    assert phasing.describe_error(ValueError("bad value")) == "ValueError: bad value"
+
+
+def test_smtbx_yardstick():
+    """smtbx's solving_iterator as shipped (2 attempts): solves exact 0.8 A random data; on a 2-atom C2/c
+    structure its normalisation's bare assert is reported, not raised."""
+    from cctbx_bridge import yardstick
+
+    xs = structures.random_structure(seed=12)
+    out, fig = yardstick.smtbx_solve(structures.amplitudes(xs, 0.8), formula=structures.formula(xs).replace(" ", ""),
+                                     seed=1)
+    assert fig["error"] is None and fig["phase_transition"]
+    assert compare.match_structures(xs, out).solved
+    tiny = structures.random_structure(space_group="C 1 2/c 1", n_atoms=2, seed=9, elements=["Cl", "O"])
+    out, fig = yardstick.smtbx_solve(structures.amplitudes(tiny, 0.8), seed=1)
+    assert out.scatterers().size() == 0
+    assert fig["error"].startswith("AssertionError in amplitude_quasi_normalisations")
 
 
 def test_too_few_reflections(thpp_f):
-    with pytest.raises(XrdplugError):
+    with pytest.raises(XrdplugError, match="too few"):
         phasing.charge_flip(thpp_f.resolution_filter(d_min=5.0))
 
 

@@ -11,24 +11,32 @@ from xrdplug.protocols import PhasingResult
 
 class ChargeFlippingPhaser:
     name = "charge-flipping"
-    description = "charge flipping (smtbx.ab_initio), origin in the true space group, peaks -> atoms"
+    description = (
+        "charge flipping (smtbx.ab_initio): independent attempts ranked by their own figures, origin in the "
+        "true space group, least-squares polish"
+    )
 
     def available(self) -> tuple[bool, str]:
         return True, "built in (smtbx); needs data to about 1.2 A or better"
 
     def solve(self, f_obs: Any, **options: Any) -> PhasingResult:
-        """Options: formula, n_atoms, max_attempts (3), max_iterations (300), seed, normalise."""
+        """Options: formula, n_atoms, max_attempts (12), budget (120 CPU s), max_iterations (1000), seed,
+        normalise, delta_over_sigma, peak_fraction, origins, polish_model, progress (see cctbx_bridge.phasing)."""
         from cctbx_bridge.phasing import charge_flip
 
         known = {
             "formula",
             "n_atoms",
             "max_attempts",
+            "budget",
             "max_iterations",
             "seed",
             "normalise",
             "delta_over_sigma",
             "peak_fraction",
+            "origins",
+            "polish_model",
+            "progress",
         }
         opts = {k: v for k, v in options.items() if k in known and v is not None}
         t0 = time.perf_counter()

@@ -8,6 +8,8 @@ import typer
 
 from ._options import hidden_alias
 
+DEMO_ATTEMPTS = 2  # attempts per charge-flipping run: one solves the full data, two keep the 1.5 A rows short
+
 if TYPE_CHECKING:  # pragma: no cover
     from ..solving import SolveRun
 
@@ -70,7 +72,7 @@ def demo(
     if d_low <= f_full.d_min():
         raise XrdplugError(f"--cut must be above thpp's own limit ({f_full.d_min():.2f} A)")
     low = f_full.resolution_filter(d_min=d_low)
-    opts = {"formula": solving.THPP_FORMULA, "seed": seed}
+    opts = {"formula": solving.THPP_FORMULA, "seed": seed, "max_attempts": DEMO_ATTEMPTS}
     runs = []
     with console.status(f"phasing the data cut to {d_low:g} A..."):
         runs.append(solving.run_one(f"{d_low:g} A as given", low, ref, **opts))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -22,6 +22,9 @@ from ._options import (
     hidden_alias,
     read_options,
 )
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rich.console import Console
 
 
 def solve(
@@ -62,10 +65,15 @@ def solve(
         typer.Option("--molecule", help="The molecule as a file (.mol .sdf .mol2 .pdb .xyz .cif .res), for direct-space"),
     ] = None,
     budget: Annotated[
-        float | None, typer.Option("--budget", help="Seconds of search allowed (direct-space; default 120)")
+        float | None,
+        typer.Option("--budget", help="Seconds allowed: the direct-space search, or charge flipping's attempts "
+                     "(CPU s); default 120"),
     ] = None,
     z_prime: Annotated[
         str | None, typer.Option("--z-prime", help="Molecules per asymmetric unit: auto, 1 or 1/2 (direct-space)")
+    ] = None,
+    attempts: Annotated[
+        int | None, typer.Option("--attempts", help="Independent attempts at most (charge flipping; 12)")
     ] = None,
     timeout: Annotated[float | None, typer.Option("--timeout", help="Seconds allowed (shelxt)")] = None,
     checkpoint: Annotated[
@@ -150,7 +158,7 @@ def solve(
         run = solving.run_one(
             label, to_phase, ref_xs, phaser=phaser, formula=formula, seed=seed, timeout=timeout,
             smiles=smiles, molecule=str(molecule) if molecule else None, budget=budget, z_prime=z_prime,
-            progress=show,
+            progress=show, max_attempts=attempts,
         )
     run.notes = notes
     solving.print_report(console, [run], title=f"xrdplug solve {data.name}", seed=seed)
@@ -181,7 +189,9 @@ def bench_solve(
         ),
     ] = None,
     split: Annotated[str, typer.Option("--split", help="Split of --data")] = "test",
-    n: Annotated[int, typer.Option("--n", help="Number of structures")] = 20,
+    n: Annotated[
+        int | None, typer.Option("--n", help="Number of structures (default 20; with --set or --cases, all of them)")
+    ] = None,
     models: Annotated[
         list[str] | None,
         typer.Option("--model", "-m", help="Model to extend with; repeatable; 'all' (those with weights, the "
@@ -203,16 +213,35 @@ def bench_solve(
     also: Annotated[
         list[str] | None, typer.Option("--also", help="With --cases: more phasers to run on the same data")
     ] = None,
+    structures: Annotated[
+        Path | None,
+        typer.Option(
+            "--set",
+            help="A fixed benchmark set (folders with a CIF and an MTZ): charge flipping against smtbx's "
+            "solving_iterator per space group at each of --resolutions (default 0.8,1.0,1.2)",
+        ),
+    ] = None,
     resolutions: Annotated[
-        str | None, typer.Option("--resolutions", help="With --cases: comma-separated d_min values, e.g. 1.5,2.0")
+        str | None,
+        typer.Option("--resolutions", help="With --cases or --set: comma-separated d_min values, e.g. 1.5,2.0"),
     ] = None,
     results: Annotated[
         Path | None, typer.Option("--results", help="With --cases: append records here (JSON lines); resumes")
     ] = None,
-    budget: Annotated[float | None, typer.Option("--budget", help="With --cases: direct-space budget (s)")] = None,
+    yardstick: Annotated[
+        bool, typer.Option("--yardstick/--no-yardstick", help="With --set: run smtbx's solving_iterator too")
+    ] = True,
+    attempts: Annotated[int | None, typer.Option("--attempts", help="Charge-flipping attempts per structure")] = None,
+    budget: Annotated[
+        float | None,
+        typer.Option("--budget", help="Seconds per run: the direct-space budget (--cases), charge flipping's CPU "
+                     "budget (--set, random or --data structures)"),
+    ] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="With --set: one record per run here")] = None,
 ) -> None:
     """Solve rate and time for data cut to --d-low, extended by each model, and the true --d-high data;
-    with --cases, solve rates of phasers on a fixed set of benchmark cases."""
+    with --cases, solve rates of phasers on a fixed set of benchmark cases; with --set, charge flipping
+    against smtbx's own driver on a fixed set, per space group and resolution."""
     if cases is not None:
         bench_cases(cases, [phaser, *(also or [])], resolutions or f"{d_low:g}", results, seed, n, budget)
         return
@@ -224,8 +253,13 @@ def bench_solve(
     from ..files import check_output
 
     console = Console()
-    if n < 1:
+    if n is not None and n < 1:
         raise XrdplugError("--n must be at least 1")
+    if structures is not None:
+        _bench_set(console, structures, n, resolutions or "0.8,1.0,1.2", yardstick, seed, attempts, budget,
+                   json_out, overwrite)
+        return
+    n = 20 if n is None else n
     if not d_high < d_low:
         raise XrdplugError("--d-high must be finer (smaller) than --d-low")
     if plot is not None:
@@ -277,6 +311,7 @@ def bench_solve(
             phaser=phaser,
             seed=seed,
             progress=lambda: prog.advance(task),
+            **{k: v for k, v in {"max_attempts": attempts, "budget": budget}.items() if v is not None},
         )
     console.print(solving.bench_table(rows, title))
     console.print(
@@ -290,8 +325,59 @@ def bench_solve(
         console.print(f"wrote {plot}")
 
 
-def bench_cases(root: Path, phasers: list[str], resolutions: str, results: Path | None, seed: int, n: int,
-                budget: float | None) -> None:
+def _bench_set(
+    console: Console,
+    root: Path,
+    n: int | None,
+    resolutions: str,
+    yardstick: bool,
+    seed: int,
+    attempts: int | None,
+    budget: float | None,
+    json_out: Path | None,
+    overwrite: bool = False,
+) -> None:
+    """`bench solve --set`: see bench_solve."""
+    import json
+
+    from rich.progress import Progress
+
+    from .. import solving
+    from ..errors import XrdplugError
+    from ..files import atomic_output, check_output
+
+    try:
+        ds = tuple(sorted({float(x) for x in resolutions.split(",") if x.strip()}))
+    except ValueError:
+        raise XrdplugError(f"--resolutions '{resolutions}': write numbers like 0.8,1.0,1.2") from None
+    if not ds or min(ds) <= 0:
+        raise XrdplugError("--resolutions needs positive numbers (A)")
+    if json_out is not None:
+        check_output(json_out, overwrite=overwrite)
+    cases = solving.structure_set_cases(root, n=n)
+    opts = {"max_attempts": attempts, "budget": budget}
+    with Progress(console=console, transient=True) as prog:
+        task = prog.add_task("solving", total=len(cases))
+        rows, records = solving.bench_phasers(
+            cases, ds, yardstick=yardstick, seed=seed, progress=lambda: prog.advance(task),
+            **{k: v for k, v in opts.items() if v is not None},
+        )  # fmt: skip
+    title = f"solve rate, charge flipping vs smtbx, {len(cases)} structures ({root})"
+    console.print(solving.phaser_table(rows, title))
+    console.print(
+        f"solved: at least {100 * solving.SOLVED_FRACTION:.0f}% of the non-H atoms within {solving.TOLERANCE} A "
+        "(emma, true space group, phased with the true formula); s: mean CPU seconds per structure; "
+        "claimed (wrong): runs our phaser called solved (of which not solved); smtbx: solving_iterator "
+        "(2 attempts, quasi-E, its own origin acceptance), strongest peaks as atoms"
+    )
+    if json_out is not None:
+        with atomic_output(json_out, overwrite=overwrite) as tmp:
+            tmp.write_text(json.dumps(records, indent=1))
+        console.print(f"wrote {json_out}")
+
+
+def bench_cases(root: Path, phasers: list[str], resolutions: str, results: Path | None, seed: int,
+                n: int | None, budget: float | None) -> None:
     """`bench solve --cases`: per phaser and resolution, the solve rate and CPU time, overall and by
     rotatable bonds, Z' and space group."""
     from rich.console import Console
@@ -311,7 +397,7 @@ def bench_cases(root: Path, phasers: list[str], resolutions: str, results: Path 
 
     torch.set_num_threads(1)  # figures per core
     all_cases = case_bench.load_cases(root)
-    chosen = all_cases[:n] if n < len(all_cases) else all_cases
+    chosen = all_cases[:n] if n is not None and n < len(all_cases) else all_cases
     options = {"direct-space": {"budget": budget}} if budget else {}
     total = len(chosen) * len(phasers) * len(ds)
     with console.status(f"solving {total} (case, phaser, resolution) runs...") as status:
