@@ -274,3 +274,23 @@ def random_structure(
     for sc in xs.scatterers():
         sc.u_iso = random.uniform(lo, hi)
     return xs
+
+
+def b_unique_monoclinic(structure: xray.structure, keep_hydrogens: bool = True) -> tuple[xray.structure | None, str]:
+    """The structure in a b-unique monoclinic setting (disorder kept: |F| uses the occupancies), or
+    (None, reason). For scoring models on real structures; H atoms kept unless asked."""
+    from cctbx_bridge.simulate import is_b_unique_monoclinic
+
+    if structure.scatterers().size() == 0:
+        return None, "no atoms"
+    sgi = structure.space_group_info()
+    if sgi.group().crystal_system() != "Monoclinic":
+        return None, f"non-monoclinic space group {sgi}"
+    if not is_b_unique_monoclinic(sgi):
+        structure = structure.change_basis(sgi.change_of_basis_op_to_reference_setting())
+        if not is_b_unique_monoclinic(structure.space_group_info()):
+            return None, f"monoclinic group {sgi} could not be put in a b-unique setting"
+    if not keep_hydrogens:
+        types = structure.scattering_types()
+        structure = structure.select((types != "H") & (types != "D"))
+    return structure, ""

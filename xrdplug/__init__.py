@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .protocols import PhasingResult
 
 
-def extend(f_obs: miller.array, model: str = "transformer", d_min: float = 0.8, **options: Any) -> miller.array:
+def extend(f_obs: miller.array, model: str | None = None, d_min: float = 0.8, **options: Any) -> miller.array:
     """Predict the missing amplitudes of `f_obs` out to `d_min`; measured ones are kept as measured."""
     from .pipeline import extend as _extend
 

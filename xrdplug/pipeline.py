@@ -34,7 +34,10 @@ class ExtendResult:
     notes: list[str] = field(default_factory=list)
 
 
-def check_fits_model(f_obs: miller.array, d_min: float) -> list[str]:
+MAX_REFLECTIONS = 20000  # unique reflections to d_min that a cell-grid model takes (see bench extend)
+
+
+def check_fits_model(f_obs: miller.array, d_min: float, layout: str = "cell-grid") -> list[str]:
     """Refuse data the models do not cover, saying what is outside and what to do. Returns notes."""
     from cctbx_bridge.grid import check_monoclinic_b
 
@@ -45,7 +48,18 @@ def check_fits_model(f_obs: miller.array, d_min: float) -> list[str]:
     if d_min >= D_LOW:
         raise XrdplugError(f"--d-min {d_min} A is not beyond the models' input resolution {D_LOW} A")
     cell = f_obs.unit_cell().parameters()
-    if not cell_fits(cell, d_min):
+    if layout != "grid41":
+        from cctbx_bridge.grid import target_set
+
+        n = target_set(f_obs, d_min).size()
+        if n > MAX_REFLECTIONS:
+            edges = ", ".join(f"{n_}={v:.2f}" for n_, v in zip("abc", cell[:3]))
+            raise XrdplugError(
+                f"the cell ({edges} A, volume {f_obs.unit_cell().volume():.0f} A^3) has {n} unique reflections to "
+                f"{d_min} A; the models take at most {MAX_REFLECTIONS} (cells to about "
+                f"{MAX_REFLECTIONS / 2.05:.0f} A^3 at 0.8 A); use a larger --d-min"
+            )
+    elif not cell_fits(cell, d_min):
         edges = ", ".join(f"{n}={v:.2f}" for n, v in zip("abc", cell[:3]))
         h = max_indices(cell, d_min)
         limit = (GRID_SHAPE[1] - 1) * d_min
@@ -80,19 +94,38 @@ def load_torch_first() -> None:
         import torch  # noqa: F401
 
 
+DEFAULT_MODEL = "transformer"
+
+
+def recorded_shell_r(meta: dict) -> tuple[float | None, str]:
+    """The shell R a checkpoint records for itself: its test figure (shipped weights), else the best validation
+    figure of its training history (a user's own `xrdplug train` checkpoint)."""
+    test = meta.get("test") if isinstance(meta.get("test"), dict) else {}
+    if test.get("r_shell"):
+        return float(test["r_shell"]), "the model's test shell R"
+    vals = [h.get("val_r_shell") for h in meta.get("history") or [] if isinstance(h, dict)]
+    vals = [float(v) for v in vals if isinstance(v, (int, float)) and v > 0]
+    if vals:
+        return min(vals), "the checkpoint's best validation shell R"
+    return None, "a default"
+
+
 def extend(
     f_obs: miller.array,
-    model: str = "transformer",
+    model: str | None = None,
     d_min: float = D_HIGH,
     checkpoint: str | None = None,
     device: str = "cpu",
 ) -> ExtendResult:
-    """Predict the unmeasured amplitudes of `f_obs` out to `d_min` with a model plugin."""
+    """Predict the unmeasured amplitudes of `f_obs` out to `d_min` with a model plugin.
+
+    `model` names a plugin (its shipped weights, or `checkpoint` checked to hold that model); with only a
+    `checkpoint`, the model is the one the checkpoint records."""
     load_torch_first()
     import cctbx_bridge  # noqa: F401  (before anything else of cctbx: see xrdplug.runtime)
     from cctbx_bridge.extension import merge_predictions, model_view
 
-    from .models.batch import make_input, prediction_to_amplitudes
+    from .models.batch import layout_of, make_input, prediction_to_amplitudes
     from .models.checkpoint import load_model, predict
 
     t0 = time.perf_counter()
@@ -101,26 +134,28 @@ def extend(
     if f_obs.anomalous_flag() or not f_obs.is_unique_set_under_symmetry():
         raise XrdplugError("extend needs merged, non-anomalous amplitudes (merge_equivalents first)")
     f_obs = f_obs.map_to_asu()
-    notes = check_fits_model(f_obs, d_min)
-    net, meta = load_model(model, checkpoint=checkpoint, device=device)
+    if model is None and checkpoint is not None:
+        net, meta = load_model(checkpoint, device=device)
+    else:
+        net, meta = load_model(model or DEFAULT_MODEL, checkpoint=checkpoint, device=device)
+    layout = layout_of(net)
+    notes = check_fits_model(f_obs, d_min, layout)
 
     view = model_view(f_obs, d_min, D_LOW)
-    mi = make_input(view.hkl, view.known, view.f_known, view.cell, d_min)
+    mi = make_input(view.hkl, view.known, view.f_known, view.cell, d_min, layout)
     y = predict(net, mi.x[None], device=device)[0]
     f_pred = prediction_to_amplitudes(y, view.hkl, mi)
 
-    test = meta.get("test") if isinstance(meta.get("test"), dict) else {}
-    shell_r = test.get("r_shell")
+    shell_r, basis = recorded_shell_r(meta)
     sigma_fraction = float(shell_r) if shell_r else PREDICTED_SIGMA_FRACTION
     f_ext, flags, merge_notes = merge_predictions(f_obs, view, f_pred, d_min, sigma_fraction)
     notes += merge_notes
-    basis = "the model's test shell R" if shell_r else "a default"
     notes.append(f"predicted SIGF = {sigma_fraction:.2f} x F_pred ({basis})")
     n_predicted = int(flags.data().count(1))
     return ExtendResult(
         f_extended=f_ext,
         predicted=flags,
-        model=str(meta.get("model", model)),
+        model=str(meta.get("model", model or DEFAULT_MODEL)),
         checkpoint=str(meta.get("checkpoint", "")),
         n_measured=f_ext.size() - n_predicted,
         n_predicted=n_predicted,

@@ -31,6 +31,7 @@ DEFAULT_PHASER = "charge-flipping"
 SOLVED_FRACTION = 0.8
 TOLERANCE = 0.5
 MODEL_PREFERENCE = ("fft-unet", "transformer", "unet")
+WILSON = "wilson"  # in bench_solve's model list: the Wilson-baseline extension
 
 
 # ---------------------------------------------------------------- phasing
@@ -379,6 +380,12 @@ def bench_solve(
         inputs: list[tuple[str, Any]] = [(conditions[0], low)]
         for m in models:
             try:
+                if m == WILSON:  # the baseline: every missing |F| at its Wilson expectation from the content
+                    from cctbx_bridge.wilson import extend_with_wilson, unit_cell_content
+
+                    inputs.append((f"{d_low:g} A + {m}", extend_with_wilson(
+                        low, unit_cell_content(case.structure), d_high)))
+                    continue
                 inputs.append((f"{d_low:g} A + {m}", extend_data(low, m, d_min=d_high)))
             except XrdplugError as exc:
                 rows[f"{d_low:g} A + {m}"].errors += 1

@@ -12,8 +12,15 @@ from ._options import Cell, Format, Ins, Labels, SpaceGroup, read_options
 
 def extend(
     file: Annotated[Path, typer.Argument(help="Reflection file measured to 1.5 A (MTZ, .hkl, CIF)")],
-    model: Annotated[str, typer.Option("--model", "-m", help="Model plugin (unet, fft-unet, transformer)")] = "transformer",
-    checkpoint: Annotated[Path | None, typer.Option("--checkpoint", help="Use this checkpoint instead of the shipped weights")] = None,
+    model: Annotated[
+        str | None,
+        typer.Option("--model", "-m", help="Model plugin (unet, fft-unet, transformer; default transformer, or the "
+                     "model a --checkpoint holds)"),
+    ] = None,
+    checkpoint: Annotated[
+        Path | None, typer.Option("--checkpoint", help="Use this checkpoint instead of the shipped weights "
+                                  "(its model is read from it)"),
+    ] = None,
     d_min: Annotated[float, typer.Option("--d-min", help="Resolution to extend to (A)")] = 0.8,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Output MTZ (default: NAME_extended.mtz)")] = None,
     cut: Annotated[float | None, typer.Option("--cut", help="First cut the input to this resolution (A), e.g. 1.5")] = None,

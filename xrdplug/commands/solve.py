@@ -151,7 +151,8 @@ def bench_solve(
     split: Annotated[str, typer.Option("--split", help="Split of --data")] = "test",
     n: Annotated[int, typer.Option("--n", help="Number of structures")] = 20,
     models: Annotated[
-        str, typer.Option("--models", help="Comma-separated models, 'all' (those with weights) or 'none'")
+        str, typer.Option("--models", help="Comma-separated models, 'all' (those with weights) or 'none'; "
+                     "'wilson' (the Wilson-baseline extension) is added beside any model")
     ] = "all",
     d_low: Annotated[float, typer.Option("--d-low", help="Resolution of the 'measured' data (A)")] = 1.5,
     d_high: Annotated[float, typer.Option("--d-high", help="True / target resolution (A)")] = 0.8,
@@ -178,7 +179,7 @@ def bench_solve(
     solving.get_phaser(phaser)
     trained = solving.models_with_weights()
     if models.strip().lower() == "all":
-        chosen = trained
+        chosen = [solving.WILSON, *trained]  # the Wilson baseline beside every model
         if not chosen:
             console.print(
                 "[yellow]note:[/yellow] no model has trained weights: the extended rows are skipped "
@@ -191,8 +192,11 @@ def bench_solve(
         from ..plugin_manager import canonical, registry
 
         for m in chosen:
-            registry().get("model", m)
-        chosen = [canonical(m) for m in chosen]
+            if m.lower() != solving.WILSON:
+                registry().get("model", m)
+        chosen = [solving.WILSON if m.lower() == solving.WILSON else canonical(m) for m in chosen]
+        if solving.WILSON not in chosen:
+            chosen.insert(0, solving.WILSON)  # every model figure stands beside the baseline
     if data is not None:
         if not data.exists():
             raise XrdplugError(f"{data}: no such data set folder")
