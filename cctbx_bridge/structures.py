@@ -245,6 +245,7 @@ def random_structure(
     volume_per_atom: float = 18.0,
     seed: int | None = None,
     u_iso_range: tuple[float, float] = (0.01, 0.04),
+    unit_cell: tuple[float, ...] | None = None,
 ) -> xray.structure:
     """A random structure (cctbx.development.random_structure) of C/N/O atoms, isotropic ADPs.
 
@@ -269,6 +270,7 @@ def random_structure(
         general_positions_only=True,
         use_u_iso=True,
         u_iso=0.02,
+        unit_cell=None if unit_cell is None else __import__("cctbx.uctbx", fromlist=["x"]).unit_cell(unit_cell),
     )
     lo, hi = u_iso_range
     for sc in xs.scatterers():

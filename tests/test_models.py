@@ -221,3 +221,29 @@ def test_model_path_round_trip_is_exact(layout):
     s = Scores()
     s.add(f, back, known, case.inv_d2, cell)
     assert s.summary()["r_shell"] < 1e-5
+
+
+def test_calibrated_sigmas_cover_the_errors():
+    """A calibration fitted on some structures puts about 68% of other structures' errors within 1 SIGF, and
+    weak predictions get relatively larger sigmas than strong ones when that is how the errors behave."""
+    from xrdplug import hklgrid
+    from xrdplug.models import calibration
+
+    rng = np.random.default_rng(0)
+
+    def samples(seed, n):
+        out = []
+        for it in toy_dataset(n, seed=seed, cell_range=(8.0, 11.0)):
+            hkl, f, cell = it["hkl"], it["f"], it["cell"]
+            inv_d2 = hklgrid.inverse_d_squared(hkl, cell)
+            pred = inv_d2 > 1 / 1.5**2
+            ft = f[pred]
+            fp = np.abs(ft + rng.normal(0, 0.3 * ft.mean(), ft.size))  # errors of constant absolute size
+            out.append((ft, fp, inv_d2[pred]))
+        return out
+
+    table = calibration.fit(samples(1, 12))
+    cov = calibration.coverage(table, samples(2, 12))
+    assert 0.58 < cov["within_1_sigma"] < 0.78 and cov["within_2_sigma"] > 0.88, cov
+    s = np.asarray(table["sigma_rel"])
+    assert (s[:, 0] > s[:, -1]).all()  # constant absolute error: weak predictions are relatively worse

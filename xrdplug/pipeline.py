@@ -148,9 +148,19 @@ def extend(
 
     shell_r, basis = recorded_shell_r(meta)
     sigma_fraction = float(shell_r) if shell_r else PREDICTED_SIGMA_FRACTION
-    f_ext, flags, merge_notes = merge_predictions(f_obs, view, f_pred, d_min, sigma_fraction)
+    table = meta.get("calibration") if isinstance(meta.get("calibration"), dict) else None
+    sigma_pred = None
+    if table:
+        from .models.calibration import sigmas
+
+        sigma_pred = sigmas(table, f_pred, mi.inv_d2)
+    f_ext, flags, merge_notes = merge_predictions(f_obs, view, f_pred, d_min, sigma_fraction, sigma_pred)
     notes += merge_notes
-    notes.append(f"predicted SIGF = {sigma_fraction:.2f} x F_pred ({basis})")
+    if table:
+        notes.append(f"predicted SIGF from the model's calibration by shell and intensity on "
+                     f"{table.get('structures', '?')} held-out structures (xrdplug/models/calibration.py)")
+    else:
+        notes.append(f"predicted SIGF = {sigma_fraction:.2f} x F_pred ({basis})")
     n_predicted = int(flags.data().count(1))
     return ExtendResult(
         f_extended=f_ext,

@@ -348,6 +348,29 @@ class BenchRow:
         return sum(self.seconds) / len(self.seconds) if self.seconds else 0.0
 
 
+UNCERTAINTY_MODES = ("confident", "weighted")
+
+
+def uncertainty_variants(f_ext: miller.array, predicted: miller.array) -> dict[str, miller.array]:
+    """Ways to hand predictions with their SIGF to a phaser: 'confident' keeps the predicted reflections whose
+    SIGF/F is at most the median of the predictions (and every measured one); 'weighted' multiplies each
+    predicted F by 1 / (1 + (SIGF/F)^2), shrinking the doubtful ones as a figure-of-merit map would."""
+    import numpy as np
+    from cctbx.array_family import flex
+
+    f = f_ext.data().as_numpy_array()
+    s = f_ext.sigmas().as_numpy_array() if f_ext.sigmas() is not None else np.zeros_like(f)
+    pred = predicted.data().as_numpy_array() == 1
+    rel = np.where(f > 0, s / np.maximum(f, 1e-12), np.inf)
+    cut = float(np.median(rel[pred])) if pred.any() else np.inf
+    keep = ~pred | (rel <= cut)
+    w = np.where(pred, 1.0 / (1.0 + np.minimum(rel, 1e6) ** 2), 1.0)
+    return {
+        "confident": f_ext.select(flex.bool(keep.tolist())),
+        "weighted": f_ext.customized_copy(data=flex.double(f * w)),
+    }
+
+
 def bench_solve(
     cases: list[BenchCase],
     models: list[str],
@@ -357,6 +380,7 @@ def bench_solve(
     seed: int = 0,
     give_formula: bool = True,
     progress: Callable[[], None] | None = None,
+    uncertainty: bool = False,
 ) -> tuple[list[BenchRow], list[dict[str, Any]]]:
     """Solve rate and time per condition: data cut to d_low as given, extended by each model, true d_high.
 
@@ -367,6 +391,8 @@ def bench_solve(
     from cctbx_bridge.structures import non_hydrogen
 
     conditions = [f"{d_low:g} A as given"] + [f"{d_low:g} A + {m}" for m in models] + [f"true {d_high:g} A"]
+    if uncertainty:
+        conditions[-1:-1] = [f"{d_low:g} A + {m} ({mode})" for m in models if m != WILSON for mode in UNCERTAINTY_MODES]
     rows = {c: BenchRow(c) for c in conditions}
     records: list[dict[str, Any]] = []
     for k, case in enumerate(cases):
@@ -385,6 +411,14 @@ def bench_solve(
 
                     inputs.append((f"{d_low:g} A + {m}", extend_with_wilson(
                         low, unit_cell_content(case.structure), d_high)))
+                    continue
+                if uncertainty:
+                    from .pipeline import extend as extend_full
+
+                    res = extend_full(low, model=m, d_min=d_high)
+                    inputs.append((f"{d_low:g} A + {m}", res.f_extended))
+                    for mode, arr in uncertainty_variants(res.f_extended, res.predicted).items():
+                        inputs.append((f"{d_low:g} A + {m} ({mode})", arr))
                     continue
                 inputs.append((f"{d_low:g} A + {m}", extend_data(low, m, d_min=d_high)))
             except XrdplugError as exc:

@@ -160,8 +160,13 @@ def bench_solve(
     seed: Annotated[int, typer.Option("--seed")] = 0,
     n_atoms: Annotated[int, typer.Option("--atoms", help="Atoms per random structure")] = 20,
     plot: Annotated[Path | None, typer.Option("--plot", help="Write a bar chart (PNG) here")] = None,
+    uncertainty: Annotated[
+        bool, typer.Option("--uncertainty", help="Also phase each model's extension using its predicted SIGF: "
+                           "confident predictions only, and predictions weighted by 1/(1+(SIGF/F)^2)")
+    ] = False,
 ) -> None:
-    """Solve rate and time for data cut to --d-low, extended by each model, and the true --d-high data."""
+    """Solve rate and time for data cut to --d-low, extended by each model (beside the Wilson-baseline
+    extension), and the true --d-high data."""
     from rich.console import Console
     from rich.progress import Progress
 
@@ -180,7 +185,7 @@ def bench_solve(
     trained = solving.models_with_weights()
     if models.strip().lower() == "all":
         chosen = [solving.WILSON, *trained]  # the Wilson baseline beside every model
-        if not chosen:
+        if not trained:
             console.print(
                 "[yellow]note:[/yellow] no model has trained weights: the extended rows are skipped "
                 "(train with `xrdplug train`, see `xrdplug plugins`)"
@@ -220,6 +225,7 @@ def bench_solve(
             phaser=phaser,
             seed=seed,
             progress=lambda: prog.advance(task),
+            uncertainty=uncertainty,
         )
     console.print(solving.bench_table(rows, title))
     console.print(

@@ -113,14 +113,15 @@ def bench_train(
     hparams: Annotated[
         list[str] | None, typer.Option("--hparams", help="Overrides for every model (key=value or JSON)")
     ] = None,
-    shipped: Annotated[bool, typer.Option("--shipped", help="Use each model's shipped hyper-parameters")] = False,
+    size: Annotated[str, typer.Option("--size", help="shipped (the shipped sizes) or reference")] = "shipped",
     data: Annotated[Path | None, typer.Option("--data", help="Take batches from this data set (default: toy data)")] = None,
     threads: Annotated[int | None, typer.Option(help="torch CPU threads")] = None,
 ) -> None:
-    """Training samples per second (forward + backward + Adam step) per model, on CPU and on CUDA if present."""
+    """Training samples per second (forward + backward + Adam step) per model and cell size (8, 16, 28 A; or
+    a batch of --data), on CPU (per CPU-second) and on CUDA if present."""
     from ..models.bench import bench_train as run
 
-    run(models=models, batch_size=batch_size, steps=steps, hparams=hparams, shipped=shipped, data=data, threads=threads)
+    run(models=models, batch_size=batch_size, steps=steps, hparams=hparams, size=size, data=data, threads=threads)
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:

@@ -18,7 +18,7 @@ RECIPES: dict[str, dict[str, Any]] = {
         "batch_size": 8, "lr": 1e-3, "minutes": 13.0, "epoch_samples": 1500, "val_samples": 256, "epochs": 40,
     },
     "transformer": {
-        "hparams": {"embed_dim": 64, "depth": 3, "heads": 4, "mlp_ratio": 4.0, "dropout": 0.0, "keys": "known"},
+        "hparams": {"embed_dim": 64, "depth": 4, "heads": 4, "mlp_ratio": 2.0, "dropout": 0.0, "window": 64, "latents": 16},
         "batch_size": 8, "lr": 1e-3, "minutes": 13.0, "epoch_samples": 1000, "val_samples": 256, "epochs": 40,
     },
 }

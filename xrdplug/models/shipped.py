@@ -75,7 +75,7 @@ def retrain(
     data: Path, models: list[str] | None = None, minutes: float | None = None, device: str = "auto",
     work: Path = Path("runs/shipped"), eval_samples: int | None = None, weights_dir: Path = WEIGHTS_DIR,
     threads: int | None = None, resume: bool = False, recipe: str = "cpu", ship: bool = False,
-    allow_worse: bool = False, log: Any = print,
+    allow_worse: bool = False, log: Any = print, calibration_samples: int = 200,
 ) -> list[dict[str, Any]]:
     """Train each model's recipe into `work`, score it beside the shipped weights and the baselines on the
     test split, and write WORK/NAME.json. The shipped weights are replaced only with `ship`, and then only by
@@ -131,12 +131,21 @@ def retrain(
                 log(f"note: the shipped {name} weights cannot be scored ({exc})")
         res = score(preds, cases, data)
         cand = res[f"{name} (candidate)"]
+        # per-reflection uncertainty: calibrated on the validation split, its coverage checked on the test split
+        from . import calibration
+        from .evaluation import dataset_cases
+
+        val_cases = list(dataset_cases(data, "val", calibration_samples, wilson=False))
+        table = calibration.fit(calibration.model_samples(preds[f"{name} (candidate)"], val_cases))
+        table["coverage_test"] = calibration.coverage(table, calibration.model_samples(
+            preds[f"{name} (candidate)"], cases))
         now = res.get(f"{name} (shipped now)")
         shipped_meta = {
             "recipe": r, "best_epoch": bm.get("best_epoch", bm.get("epoch")), "epochs_run": meta["epoch"],
             "train_seconds": meta["train_seconds"], "samples_seen": samples_seen, "data": str(data),
             "train_samples": meta["train_samples"], "history": meta["history"], "torch": torch.__version__,
             "test": {k: cand[k] for k in ("samples", "mse", "r_shell", "r_all")},
+            "calibration": table,
         }
         try:
             dmeta = json.loads((Path(data) / "meta.json").read_text())
@@ -158,6 +167,7 @@ def retrain(
                 "stopped": meta.get("stopped"), "device": meta["device"], "torch_threads": meta["torch_threads"],
                 "hardware": hardware(meta["device"]), "validation_curve": curve_note(meta["history"]),
             },
+            "calibration": {k: table[k] for k in ("structures", "coverage_test", "sigma_rel", "d_edges")},
             "test": {("model" if lb.endswith("(candidate)") else "previous_shipped" if lb.endswith("(shipped now)")
                       else lb): v for lb, v in compact(res).items()},
             "r_formula": R_FORMULA.format(d_low=dmeta.get("d_low", 1.5), d_high=dmeta.get("d_high", 0.8)),

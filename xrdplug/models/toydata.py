@@ -26,12 +26,14 @@ def asu_indices(cell: tuple[float, ...], d_high: float) -> np.ndarray:
 
 
 def toy_sample(rng: np.random.Generator, d_low: float = 1.5, d_high: float = 0.8, n_atoms: int | None = None,
-               cell_range: tuple[float, float] = (7.0, 15.5), layout: str = LAYOUT) -> dict:
-    a, b, c = rng.uniform(*cell_range, 3)
-    beta = rng.uniform(92.0, 115.0)
-    cell = (float(a), float(b), float(c), 90.0, float(beta), 90.0)
+               cell_range: tuple[float, float] = (7.0, 15.5), layout: str = LAYOUT,
+               cell: tuple[float, ...] | None = None) -> dict:
+    if cell is None:
+        a, b, c = rng.uniform(*cell_range, 3)
+        beta = rng.uniform(92.0, 115.0)
+        cell = (float(a), float(b), float(c), 90.0, float(beta), 90.0)
     hkl = asu_indices(cell, d_high)
-    n = int(n_atoms or rng.integers(5, 15))
+    n = int(n_atoms or max(5, min(400, int(cell[0] * cell[1] * cell[2] / 72.0))))
     xyz = rng.uniform(0, 1, (n, 3))
     mates = np.concatenate([xyz, xyz * [-1, 1, -1] + [0, 0.5, 0]])  # P2_1
     phase = 2 * np.pi * hkl.astype(np.float64) @ mates.T
