@@ -142,3 +142,16 @@ def extend_with_wilson(f_measured: miller.array, content: dict[str, float], d_mi
     if f_measured.sigmas() is not None:
         added = added.customized_copy(sigmas=flex.double(0.5 * values))
     return f_measured.concatenate(added).set_observation_type_xray_amplitude()
+
+
+def content_from_asu_formula(formula: str, space_group: str) -> dict[str, float]:
+    """Unit-cell content from an asymmetric-unit formula ("C12 H10 N2 O1" or "C12H10N2O") and the group."""
+    import re
+
+    from cctbx import sgtbx
+
+    counts: dict[str, float] = {}
+    for el, num in re.findall(r"([A-Z][a-z]?)\s*([0-9.]*)", formula):
+        counts[el] = counts.get(el, 0.0) + (float(num) if num else 1.0)
+    order = sgtbx.space_group_info(space_group).group().order_z()
+    return {el: n * order for el, n in counts.items()}

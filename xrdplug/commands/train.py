@@ -38,6 +38,10 @@ def train(
     time_limit: Annotated[
         float | None, typer.Option("--time-limit", help="Stop after this many minutes (checkpoint kept)")
     ] = None,
+    cpu_limit: Annotated[
+        float | None, typer.Option("--cpu-limit", help="Stop after this many CPU-minutes of this process "
+                                   "(checkpoint kept; honest on a shared machine)")
+    ] = None,
     size: Annotated[
         str, typer.Option("--size", help="shipped: the built-in model's shipped size; reference: the reference "
                           "work's hyper-parameters (the plugin's defaults)")
@@ -58,7 +62,7 @@ def train(
         model=model, data=str(data), out=str(out), epochs=epochs, batch_size=batch_size, lr=lr, device=device,
         resume=resume, overwrite=overwrite, seed=seed, max_samples=max_samples, epoch_samples=epoch_samples,
         val_samples=val_samples, hparams=parse_hparams(hparams), workers=workers, threads=threads,
-        time_limit_min=time_limit, size=size, progress=not no_progress, log_every=log_every,
+        time_limit_min=time_limit, cpu_limit_min=cpu_limit, size=size, progress=not no_progress, log_every=log_every,
     )
     meta = run(cfg)
     if meta:
@@ -76,7 +80,7 @@ def train_shipped(
     models: Annotated[
         list[str] | None, typer.Option("--model", "-m", help="Only these (default: unet, fft-unet, transformer)")
     ] = None,
-    minutes: Annotated[float | None, typer.Option(help="Training minutes per model (default: each recipe's)")] = None,
+    minutes: Annotated[float | None, typer.Option(help="Training minutes per model (CPU-minutes on CPU; default: each recipe's)")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda")] = "auto",
     work: Annotated[Path, typer.Option(help="Folder for the full training checkpoints")] = Path("runs/shipped"),
     eval_samples: Annotated[int | None, typer.Option("--eval-samples", help="Test samples to score")] = None,

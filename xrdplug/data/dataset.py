@@ -43,11 +43,26 @@ def known_mask(hkl: np.ndarray, cell: tuple[float, ...], d_low: float) -> np.nda
     return inv_d2 <= (1.0 / d_low**2) * (1.0 + 1e-9)
 
 
-def make_item(raw: dict[str, Any], d_low: float, d_high: float, layout: str = batch.LAYOUT) -> dict[str, np.ndarray]:
-    """Numpy version of one Dataset item from a raw sample."""
+def observed_input(raw: dict[str, Any], d_low: float) -> tuple[np.ndarray, np.ndarray | None]:
+    """(known, values): which reflections a model is given and, where they differ from the exact |F|, the
+    measured amplitudes (samples with noise numbers: `xrdplug.data.noise.observe`; else None)."""
     hkl, f, cell = raw["hkl"], raw["f"], raw["cell"]
     known = known_mask(hkl, cell, d_low)
-    mi = batch.make_input(hkl, known, f[known], cell, d_high, layout)
+    if "noise" not in raw:
+        return known, None
+    from .noise import observe
+
+    obs = observe(hkl, f, cell, str(raw["space_group"]), raw["noise"])
+    return known & obs.observed, obs.f_obs.astype(np.float32)
+
+
+def make_item(raw: dict[str, Any], d_low: float, d_high: float, layout: str = batch.LAYOUT) -> dict[str, np.ndarray]:
+    """Numpy version of one Dataset item from a raw sample: the measured input (with the data's noise and
+    lost reflections where the sample has them) and the exact |F| as the target."""
+    hkl, f, cell = raw["hkl"], raw["f"], raw["cell"]
+    known, values = observed_input(raw, d_low)
+    given = f if values is None else values
+    mi = batch.make_input(hkl, known, given[known], cell, d_high, layout)
     y = batch.target_grid(hkl, f, mi)
     return {
         "x": mi.x,

@@ -45,6 +45,7 @@ class Case:
     cell: tuple[float, ...]
     space_group: str
     d_high: float
+    d_low: float = 1.5
     epsilon: np.ndarray | None = None  # (N,)
     centric: np.ndarray | None = None  # (N,) bool
     wilson: np.ndarray | None = None  # (N,) Wilson baseline |F| (cctbx_bridge.wilson)
@@ -59,6 +60,11 @@ class Case:
     @property
     def inv_d2(self) -> np.ndarray:
         return hklgrid.inverse_d_squared(self.hkl, self.cell)  # type: ignore[arg-type]
+
+    @property
+    def shell(self) -> np.ndarray:
+        """The predicted shell: unmeasured reflections with d < d_low (lost low-resolution ones excluded)."""
+        return ~self.known & (self.inv_d2 > (1.0 / self.d_low**2) * (1 + 1e-9))
 
     @property
     def f_known(self) -> np.ndarray:
@@ -76,8 +82,9 @@ def wilson_shape(case: Case) -> np.ndarray:
 
 def oracle_iso(case: Case, n_shells: int = ISO_SHELLS) -> np.ndarray:
     """The structure's own per-shell mean |F| (peeks at the truth; see the module docstring)."""
-    pred = ~case.known
-    out = np.where(case.known, case.given, 0.0).astype(np.float64)
+    pred = case.shell
+    # outside the shell: the measured values, and the Wilson shape for lost low-resolution reflections
+    out = np.where(case.known, case.given, wilson_shape(case) if case.wilson is not None else 0.0).astype(np.float64)
     if not pred.any():
         return out
     s3 = case.inv_d2[pred] ** 1.5
@@ -100,7 +107,7 @@ def _degree4_monomials(u: np.ndarray) -> np.ndarray:
 def oracle_aniso(case: Case, n_groups: int = ANISO_GROUPS) -> np.ndarray:
     """oracle-iso times the structure's own direction-dependent envelope (peeks at the truth)."""
     iso = oracle_iso(case)
-    pred = ~case.known
+    pred = case.shell
     out = iso.copy()
     if pred.sum() < 30:
         return out
@@ -135,8 +142,8 @@ class ShellMeanBaseline:
 
     def fit_case(self, case: Case) -> None:
         inv_d2 = case.inv_d2
-        a, b = normalise.fit_wilson(inv_d2[case.known], case.f[case.known])
-        pred = ~case.known
+        a, b = normalise.fit_wilson(inv_d2[case.known], case.f_known)
+        pred = case.shell
         fn = normalise.normalise(case.f[pred], inv_d2[pred], a, b)
         idx = self._bin(inv_d2[pred] * case.d_high**2)
         self.sums += np.bincount(idx, weights=fn.astype(np.float64), minlength=self.n_bins)

@@ -61,7 +61,6 @@ def dataset_cases(root: str | Path, split: str = "test", n: int | None = None, d
                   wilson: bool = True) -> Iterator[B.Case]:
     """The structures of one split of a simulated data set, with their Wilson baselines."""
     from ..data import shards, splits
-    from ..data.dataset import known_mask
     from ..pipeline import load_torch_first
 
     load_torch_first()
@@ -77,23 +76,32 @@ def dataset_cases(root: str | Path, split: str = "test", n: int | None = None, d
         content = None
         if wilson:
             content = _content_for_sample(root, int(row), raw)
-        hkl = np.asarray(raw["hkl"], np.int64)
-        case = B.Case(
-            label=str(raw.get("structure_id", row)), hkl=hkl, f=np.asarray(raw["f"], np.float64),
-            known=known_mask(hkl, raw["cell"], d_low), cell=tuple(float(c) for c in raw["cell"]),
-            space_group=str(raw["space_group"]), d_high=d_high, info={"row": int(row)},
-        )
-        yield _with_cctbx_facts(case, content)
+        yield _with_cctbx_facts(case_from_raw(raw, d_low, d_high, str(raw.get("structure_id", row)), int(row)),
+                                content)
+
+
+def case_from_raw(raw: dict[str, Any], d_low: float, d_high: float, label: str, row: int = -1) -> B.Case:
+    """A stored sample as a case: exact |F| as the truth; the measured part as the data set's model input
+    has it (`xrdplug.data.dataset.observed_input`: the diffractometer's noise and lost reflections, where the
+    sample carries noise numbers)."""
+    from ..data.dataset import observed_input
+
+    hkl = np.asarray(raw["hkl"], np.int64)
+    f = np.asarray(raw["f"], np.float64)
+    known, values = observed_input(raw, d_low)
+    return B.Case(label=label, hkl=hkl, f=f, known=known, cell=tuple(float(c) for c in raw["cell"]),
+                  space_group=str(raw["space_group"]), d_high=d_high, d_low=d_low, info={"row": row},
+                  f_measured=None if values is None else np.asarray(values, np.float64))
 
 
 def _content_for_sample(root: Path, row: int, raw: dict[str, Any]) -> dict[str, float] | None:
     """Unit-cell content of a stored sample: a stored formula if the data set has one, else its structure."""
-    for key in ("cell_content", "content"):
-        v = raw.get(key)
-        if isinstance(v, dict) and v:
-            return {str(k): float(c) for k, c in v.items()}
     from cctbx_bridge import simulate as sim
     from cctbx_bridge import wilson as W
+
+    formula = raw.get("formula")
+    if isinstance(formula, (str, np.str_)) and str(formula).strip():  # asymmetric unit, H included
+        return W.content_from_asu_formula(str(formula), str(raw["space_group"]))
 
     try:
         return W.unit_cell_content(sim.structure_for_sample(root, row))
@@ -186,7 +194,6 @@ def fit_shell_mean(cases: Iterable[B.Case]) -> B.ShellMeanBaseline:
 def train_cases(root: str | Path, n: int = 1000) -> Iterator[B.Case]:
     """Training-split cases without cctbx facts (for the shell-mean baseline), spread over the split."""
     from ..data import shards, splits
-    from ..data.dataset import known_mask
 
     root = Path(root)
     meta = shards.read_meta(root)
@@ -196,10 +203,7 @@ def train_cases(root: str | Path, n: int = 1000) -> Iterator[B.Case]:
         rows = rows[np.linspace(0, len(rows) - 1, n).astype(int)]
     for row in rows:
         raw = shards.load_sample(root, int(row))
-        hkl = np.asarray(raw["hkl"], np.int64)
-        yield B.Case(label=str(row), hkl=hkl, f=np.asarray(raw["f"], np.float64),
-                     known=known_mask(hkl, raw["cell"], float(meta.get("d_low", D_LOW))),
-                     cell=tuple(raw["cell"]), space_group=str(raw["space_group"]), d_high=float(meta["d_high"]))
+        yield case_from_raw(raw, float(meta.get("d_low", D_LOW)), float(meta["d_high"]), str(row), int(row))
 
 
 # ------------------------------------------------------------------------------------------------- scoring
@@ -348,3 +352,28 @@ def compact(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
 def write_json(results: dict[str, Any], path: str | Path) -> None:
     with atomic_output(path) as tmp:
         Path(tmp).write_text(json.dumps(results, indent=1))
+
+
+def plot_learning_curves(histories: dict[str, list[dict[str, Any]]], path: str | Path, title: str = "") -> Path:
+    """Validation shell R against training CPU-minutes per model (from checkpoint histories), with each run's
+    'fall-off alone' reference (F_norm = 1: the fixed light-atom curve on the measured scale)."""
+    from ..plotting import pyplot, save_figure
+
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for label, hist in histories.items():
+        h = [e for e in hist if e.get("val_r_shell") is not None]
+        if not h:
+            continue
+        x = [e.get("cpu_seconds", 0.0) / 60.0 for e in h]
+        line = ax.plot(x, [e["val_r_shell"] for e in h], marker=".", label=label)[0]
+        flat = [e.get("val_r_shell_flat") for e in h if e.get("val_r_shell_flat") is not None]
+        if flat:
+            ax.axhline(flat[-1], color=line.get_color(), ls=":", lw=0.8)
+    ax.set_xlabel("training CPU-minutes (one thread)")
+    ax.set_ylabel("validation R_shell (fitted scale)")
+    ax.set_title(title or "learning curves (dotted: the fall-off alone)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return save_figure(fig, path)

@@ -76,12 +76,16 @@ class Scores:
 
     def add(self, f_true: np.ndarray, f_pred: np.ndarray, known: np.ndarray, inv_d2: np.ndarray,
             cell: tuple[float, ...] | np.ndarray | None = None) -> None:
-        """One structure: f_true, f_pred (N,) amplitudes at its target reflections, known (N,) measured."""
+        """One structure: f_true, f_pred (N,) amplitudes at its target reflections, known (N,) measured.
+
+        The shell is the unmeasured reflections with d < d_low (edges[0]); unmeasured ones at lower resolution
+        (lost to a beam stop or missing at random) count in R_all only."""
         f_true = np.asarray(f_true, np.float64)
         f_pred = np.maximum(np.asarray(f_pred, np.float64), 0.0)
         known = np.asarray(known, bool)
-        pred = ~known
-        if not pred.any():
+        inv_d2 = np.asarray(inv_d2, np.float64)
+        pred = ~known & (inv_d2 > (1.0 / float(self.edges[0]) ** 2) * (1 + 1e-9))
+        if not pred.any() or not known.any():
             return
         ft, fp = f_true[pred], f_pred[pred]
         k = fitted_scale(ft, fp)
@@ -90,9 +94,11 @@ class Scores:
         if den <= 0:
             return
         self.r_shell.append(float(err.sum() / den))
-        # the measured part as given (exact, or with the data's noise), the shell scaled by k
-        err_known = float(np.abs(f_true[known] - f_pred[known]).sum())
-        self.r_all.append(float((err.sum() + err_known) / f_true.sum()))
+        # the measured part as given (exact, or with the data's noise), every predicted one scaled by k
+        err_other = float(np.abs(f_true[known] - f_pred[known]).sum())
+        low_missing = ~known & ~pred
+        err_other += float(np.abs(f_true[low_missing] - k * f_pred[low_missing]).sum())
+        self.r_all.append(float((err.sum() + err_other) / f_true.sum()))
         self.bins.append(edge_bin(cell) if cell is not None else "")
         a, b = normalise.fit_wilson(inv_d2[known], f_true[known])
         sc = normalise.scale_at(inv_d2[pred], a, b)

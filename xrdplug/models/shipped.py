@@ -102,7 +102,9 @@ def retrain(
             model=name, data=str(data), out=str(out), epochs=r["epochs"], batch_size=r["batch_size"], lr=r["lr"],
             device=device, overwrite=not (resume and out.exists()), resume=resume and out.exists(),
             epoch_samples=r["epoch_samples"], val_samples=r["val_samples"], hparams=dict(r["hparams"]),
-            time_limit_min=minutes or r["minutes"], threads=threads,
+            cpu_limit_min=(minutes or r["minutes"]) if device == "cpu" or not torch.cuda.is_available() else None,
+            time_limit_min=(minutes or r["minutes"]) if device != "cpu" and torch.cuda.is_available() else None,
+            threads=threads,
             workers=0 if device == "cpu" or not torch.cuda.is_available() else 4,
         )
         t0 = time.time()
@@ -163,6 +165,7 @@ def retrain(
                 "epochs_run": meta["epoch"], "best_epoch": shipped_meta["best_epoch"],
                 "samples_per_epoch": r["epoch_samples"], "samples_seen": samples_seen,
                 "batch_size": r["batch_size"], "lr": r["lr"], "time_limit_min": cfg.time_limit_min,
+                "cpu_limit_min": cfg.cpu_limit_min, "cpu_seconds": round(meta.get("cpu_seconds", 0.0), 1),
                 "train_seconds": round(meta["train_seconds"], 1), "wall_seconds_incl_eval": round(wall, 1),
                 "stopped": meta.get("stopped"), "device": meta["device"], "torch_threads": meta["torch_threads"],
                 "hardware": hardware(meta["device"]), "validation_curve": curve_note(meta["history"]),

@@ -46,6 +46,7 @@ class TrainConfig:
     hparams: dict[str, Any] = field(default_factory=dict)
     workers: int = 0
     time_limit_min: float | None = None
+    cpu_limit_min: float | None = None  # stop after this much CPU time of this process (honest on a shared CPU)
     threads: int | None = None
     progress: bool = True  # a bar on a terminal, else a line every `log_every` batches; False: epoch lines only
     log_every: int = 50
@@ -265,6 +266,7 @@ def validate(model: torch.nn.Module, loader: DataLoader, device: torch.device, d
 
     model.eval()
     scores = Scores(d_high=d_high)
+    flat = Scores(d_high=d_high)  # reference: F_norm = 1 everywhere, i.e. the fixed light-atom fall-off
     for batch in loader:
         x = batch["x"].to(device, non_blocking=True)
         with torch.autocast(device_type=device.type, dtype=amp_dtype or torch.float16, enabled=amp_dtype is not None):
@@ -277,10 +279,13 @@ def validate(model: torch.nn.Module, loader: DataLoader, device: torch.device, d
             t = xn[i, 2] > 0.5
             inv_d2 = xn[i, 3][t].astype(np.float64) / d_high**2
             sc = normalise.scale_at(inv_d2, float(wil[i, 0]), float(wil[i, 1]))
-            scores.add(yt[i][t] * sc, yp[i][t] * sc, xn[i, 1][t] > 0.5, inv_d2)
+            kn = xn[i, 1][t] > 0.5
+            scores.add(yt[i][t] * sc, yp[i][t] * sc, kn, inv_d2)
+            flat.add(yt[i][t] * sc, np.where(kn, yt[i][t], 1.0) * sc, kn, inv_d2)
     model.train()
     s = scores.summary()
-    return {"mse": s["mse"], "r_shell": s["r_shell"], "r_all": s["r_all"], "samples": s["samples"]}
+    return {"mse": s["mse"], "r_shell": s["r_shell"], "r_all": s["r_all"], "samples": s["samples"],
+            "r_shell_flat": flat.summary()["r_shell"]}
 
 
 def train(
@@ -424,7 +429,9 @@ def train(
             f"{len(train_set)} train / {info['val_samples']} val samples, epochs {start_epoch}..{cfg.epochs}"
         )
     t_start = time.perf_counter()
+    c_start = time.process_time()
     prior_seconds = float((ckpt or {}).get("meta", {}).get("train_seconds", 0.0)) if ckpt else 0.0
+    prior_cpu = float((ckpt or {}).get("meta", {}).get("cpu_seconds", 0.0)) if ckpt else 0.0
     stopped = None
     best = min((h["val_mse"] for h in history if h.get("val_mse") is not None), default=math.inf)
     meta: dict[str, Any] = {}
@@ -479,8 +486,10 @@ def train(
                     log(f"epoch {epoch} batch {n_batches}/{len(train_loader)}: train MSE {loss_sum / n_batches:.5f}"
                         f"  {seen / max(el, 1e-9):.1f} samples/s")
                 over = cfg.time_limit_min is not None and (time.perf_counter() - t_start) > 60 * cfg.time_limit_min
-                if dist_.broadcast_flag(over, device):
-                    stopped = f"time limit {cfg.time_limit_min} min reached in epoch {epoch}"
+                over_cpu = cfg.cpu_limit_min is not None and (time.process_time() - c_start) > 60 * cfg.cpu_limit_min
+                if dist_.broadcast_flag(over or over_cpu, device):
+                    stopped = (f"time limit {cfg.time_limit_min} min" if over else
+                               f"CPU limit {cfg.cpu_limit_min} min") + f" reached in epoch {epoch}"
                     break
             ep_seconds = time.perf_counter() - t_ep
             if progress is not None:
@@ -493,13 +502,15 @@ def train(
                 rec = {
                     "epoch": epoch, "train_mse": train_loss, "val_mse": val.get("mse"),
                     "val_r_shell": val.get("r_shell"), "val_r_all": val.get("r_all"),
+                    "val_r_shell_flat": val.get("r_shell_flat"),
                     "lr": opt.param_groups[0]["lr"], "seconds": ep_seconds, "samples_per_s": seen / max(ep_seconds, 1e-9),
-                    "samples": seen,
+                    "samples": seen, "cpu_seconds": prior_cpu + time.process_time() - c_start,
                 }
                 history.append(rec)
                 meta = {
                     **info, "epoch": epoch, "epochs": cfg.epochs, "history": history,
                     "train_seconds": prior_seconds + time.perf_counter() - t_start, "stopped": stopped,
+                    "cpu_seconds": prior_cpu + time.process_time() - c_start,
                     "seed": cfg.seed, "d_high": d_high,
                 }
                 save_checkpoint(out, model, name, hparams, meta, opt, sched, scaler)
@@ -509,7 +520,8 @@ def train(
                     save_checkpoint(best_path(out), model, name, hparams, {**meta, "best_epoch": epoch})
                 msg = f"epoch {epoch}: train MSE {train_loss:.5f}"
                 if val:
-                    msg += f"  val MSE {val['mse']:.5f}  R_shell {val['r_shell']:.3f}  R_all {val['r_all']:.3f}"
+                    msg += (f"  val MSE {val['mse']:.5f}  R_shell {val['r_shell']:.4f} (fall-off alone "
+                            f"{val['r_shell_flat']:.4f})  R_all {val['r_all']:.3f}")
                 msg += f"  lr {rec['lr']:.2g}  {ep_seconds:.0f} s  {rec['samples_per_s']:.1f} samples/s"
                 (progress.console.print if progress is not None else log)(msg)
             dist_.barrier()
