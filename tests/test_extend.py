@@ -200,3 +200,11 @@ def test_any_cell_model_takes_a_28_A_cell(thpp_15, user_checkpoint):
     big = _with_cell(thpp_15, (28.0, 14.57, 9.72, 90, 90.6, 90))
     res = extend(big, checkpoint=str(user_checkpoint))
     assert res.n_predicted > 5 * res.n_measured
+
+
+def test_any_cell_model_refuses_beyond_its_measured_limit(thpp_15, user_checkpoint):
+    from xrdplug.pipeline import extend
+
+    huge = _with_cell(thpp_15, (48.0, 30.0, 30.0, 90, 90.6, 90))
+    with pytest.raises(XrdplugError, match="at most 50000"):
+        extend(huge, checkpoint=str(user_checkpoint))
