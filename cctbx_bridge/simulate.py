@@ -359,6 +359,13 @@ def structure_for_sample(root: str | Path, i: int) -> xray.structure:
         return structure_from_cif(
             raw["source"], raw["block"], float(meta["d_high"]), bool(meta.get("keep_hydrogens", False))
         )
+    if meta.get("mode") == "molecular":
+        from xrdplug.data.molecular import model_for
+        from xrdplug.molcrystal import MolParams
+
+        from .molecular import structure
+
+        return structure(model_for(str(raw["smiles"]), int(raw["seed"]), MolParams.from_json(meta["params"])))
     return structure_from_seed(int(raw["seed"]), SimParams.from_json(meta["params"]))
 
 

@@ -30,7 +30,7 @@ def _wait_for(pred, timeout: float = 120.0) -> None:
 
 
 def test_killed_simulate_reruns_to_the_same_data(tmp_path: Path):
-    args = ["simulate", "--n", "100", "--shard-size", "20", "--workers", "1", "--seed", "11", "--no-progress"]
+    args = ["simulate", "--kind", "random", "--n", "100", "--shard-size", "20", "--workers", "1", "--seed", "11", "--no-progress"]
     killed, clean = tmp_path / "killed", tmp_path / "clean"
     proc = _start([*args, "--out", killed])
     _wait_for(lambda: shards.shard_path(killed, 0).exists() or proc.poll() is not None)
@@ -60,7 +60,7 @@ def test_killed_train_resumes_to_the_uninterrupted_result(tmp_path: Path):
     from xrdplug.models.checkpoint import read_checkpoint
 
     data = tmp_path / "tiny"
-    subprocess.run([sys.executable, "-m", "xrdplug.cli", "simulate", "--n", "24", "--out", str(data), "--split",
+    subprocess.run([sys.executable, "-m", "xrdplug.cli", "simulate", "--kind", "random", "--n", "24", "--out", str(data), "--split",
                     "70/15/15", "--atoms", "10-12", "--seed", "5", "--no-progress"], check=True, capture_output=True,
                    timeout=300)
     common = ["train", "--model", "unet", "--data", data, "--batch-size", "2", "--hparams", "filters=[4,8,16]",

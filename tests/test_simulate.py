@@ -250,14 +250,16 @@ def test_cli_simulate_and_errors(tmp_path: Path) -> None:
     from xrdplug.cli import app
 
     out = tmp_path / "ds"
-    res = CliRunner().invoke(app, ["simulate", "--n", "6", "--out", str(out), "--shard-size", "4",
-                                   "--seed", "2", "--no-progress"])
+    res = CliRunner().invoke(app, ["simulate", "--kind", "random", "--n", "6", "--out", str(out),
+                                   "--shard-size", "4", "--seed", "2", "--no-progress"])
     assert res.exit_code == 0, res.output
     assert "6 samples in 2 shards" in res.output
     assert len(shards.load_index(out)["shard"]) == 6
-    bad = _cli("simulate", "--n", "3", "--out", str(tmp_path / "x"), "--space-groups", "P-1", cwd=tmp_path)
+    bad = _cli("simulate", "--kind", "random", "--n", "3", "--out", str(tmp_path / "x"), "--space-groups", "P-1",
+               cwd=tmp_path)
     assert bad.returncode != 0
     assert "not monoclinic" in bad.stderr and "Traceback" not in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1
-    again = _cli("simulate", "--n", "6", "--out", str(out), "--shard-size", "4", "--seed", "3", cwd=tmp_path)
+    again = _cli("simulate", "--kind", "random", "--n", "6", "--out", str(out), "--shard-size", "4", "--seed", "3",
+                 cwd=tmp_path)
     assert again.returncode != 0 and "other settings" in again.stderr

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory):
     out = tmp_path_factory.mktemp("sim") / "tiny"
-    cmd = [sys.executable, "-m", "xrdplug.cli", "simulate", "--n", "16", "--out", str(out), "--split", "50/25/25",
+    cmd = [sys.executable, "-m", "xrdplug.cli", "simulate", "--kind", "random", "--n", "16", "--out", str(out), "--split", "50/25/25",
            "--atoms", "10-12", "--seed", "3"]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     if r.returncode != 0:

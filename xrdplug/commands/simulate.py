@@ -20,13 +20,34 @@ def _range(text: str, what: str, cast: type = float) -> tuple:
     return lo_v, hi_v
 
 
-def _params(space_groups: str, elements: str, atoms: str, volume_per_atom: str, d_high: float):
-    from cctbx_bridge.simulate import SimParams, parse_elements, parse_space_groups
+def _mol_params(space_groups: str | None, d_high: float, max_edge: float, relax_steps: int):
+    from ..molcrystal import SPACE_GROUP_WEIGHTS, MolParams
+
+    if d_high <= 0:
+        raise XrdplugError("--d-high must be positive")
+    if not 8.0 <= max_edge <= 60.0:
+        raise XrdplugError("--max-edge must be between 8 and 60 A")
+    if relax_steps < 0:
+        raise XrdplugError("--relax-steps must be >= 0")
+    weights = dict(SPACE_GROUP_WEIGHTS)
+    if space_groups:
+        from cctbx_bridge.simulate import parse_space_groups
+
+        chosen = parse_space_groups(space_groups)
+        unknown = [g for g in chosen if g not in weights]
+        if unknown:
+            raise XrdplugError(f"the molecular simulator packs in {', '.join(weights)}; not {', '.join(unknown)}")
+        weights = {g: weights[g] for g in chosen}
+    return MolParams(space_groups=weights, d_high=d_high, max_edge=max_edge, relax_steps=relax_steps)
+
+
+def _params(space_groups: str | None, elements: str, atoms: str, volume_per_atom: str, d_high: float):
+    from cctbx_bridge.simulate import DEFAULT_SPACE_GROUPS, SimParams, parse_elements, parse_space_groups
 
     if d_high <= 0:
         raise XrdplugError("--d-high must be positive")
     return SimParams(
-        space_groups=parse_space_groups(space_groups),
+        space_groups=parse_space_groups(space_groups or ",".join(DEFAULT_SPACE_GROUPS)),
         elements=parse_elements(elements),
         atoms=_range(atoms, "--atoms", int),
         volume_per_atom=_range(volume_per_atom, "--volume-per-atom", float),
@@ -58,11 +79,19 @@ def _report(stats, index, out: Path) -> None:
 
 def simulate(
     out: Path = typer.Option(..., "--out", "-o", help="Data set folder (created; re-run to resume)."),
-    n: int = typer.Option(20000, "--n", help="Number of random structures."),
-    space_groups: str = typer.Option("P21/c,P21,C2", help="Monoclinic (b unique) groups, drawn uniformly."),
-    elements: str = typer.Option("C,N,O,Cl", help="Elements; C:5,N:1 sets weights (default 55/15/20/10)."),
-    atoms: str = typer.Option("10-30", help="Atoms in the asymmetric unit (uniform)."),
-    volume_per_atom: str = typer.Option("14-22", help="Volume per atom in A^3 (uniform)."),
+    n: int = typer.Option(20000, "--n", help="Number of structures."),
+    kind: str = typer.Option("molecular", help="molecular (SMILES -> RDKit -> packed crystals, H atoms, "
+                             "noise) or random (random atoms, the old data)."),
+    smiles: Path = typer.Option(None, "--smiles", help="molecular: your SMILES file (one per line, optional "
+                                "name) instead of the shipped MOSES subset."),
+    per_molecule: int = typer.Option(4, help="molecular: crystals per molecule (one conformer set)."),
+    max_edge: float = typer.Option(30.0, help="molecular: longest cell edge allowed (A)."),
+    relax_steps: int = typer.Option(300, help="molecular: packing relaxation steps (density vs speed)."),
+    space_groups: str = typer.Option(None, help="Monoclinic (b unique) groups. random: drawn uniformly "
+                                     "(default P21/c,P21,C2); molecular: CSD weights (default all 8)."),
+    elements: str = typer.Option("C,N,O,Cl", help="random: elements; C:5,N:1 sets weights (default 55/15/20/10)."),
+    atoms: str = typer.Option("10-30", help="random: atoms in the asymmetric unit (uniform)."),
+    volume_per_atom: str = typer.Option("14-22", help="random: volume per atom in A^3 (uniform)."),
     d_low: float = typer.Option(1.5, help="Resolution of the 'measured' input data (A)."),
     d_high: float = typer.Option(0.8, help="Resolution of the target |F| (A)."),
     seed: int = typer.Option(0, help="Base seed; sample i uses a seed from (seed, i), stored with it."),
@@ -73,18 +102,27 @@ def simulate(
     keep_hydrogens: bool = typer.Option(False, help="CIF mode: keep H atoms (default: dropped before |F|)."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
 ) -> None:
-    """Make training data: |F| to d-high of random monoclinic structures (or CIF structures), sharded."""
+    """Make training data: |F| to d-high of molecular crystals (or random or CIF structures), sharded."""
     from ..data import generate, splits
 
     fractions = splits.parse_fractions(split)
     if workers < 1:
         raise XrdplugError("--workers must be at least 1")
+    if kind not in ("molecular", "random"):
+        raise XrdplugError(f"unknown --kind '{kind}' (choose molecular or random)")
+    if smiles is not None and (kind != "molecular" or from_cif is not None):
+        raise XrdplugError("--smiles goes with --kind molecular (and not with --from-cif)")
     if from_cif is not None:
         if not 0 < d_high < d_low:
             raise XrdplugError(f"need 0 < d-high < d-low (got {d_high}, {d_low})")
         stats, index = generate.simulate_from_cif(
             from_cif, out, d_high=d_high, workers=workers, shard_size=shard_size, fractions=fractions,
             d_low=d_low, keep_hydrogens=keep_hydrogens, progress=progress)
+    elif kind == "molecular":
+        params = _mol_params(space_groups, d_high, max_edge, relax_steps)
+        stats, index = generate.simulate_molecular(
+            out, n, params, seed=seed, workers=workers, shard_size=shard_size, per_molecule=per_molecule,
+            smiles_file=smiles, fractions=fractions, d_low=d_low, progress=progress)
     else:
         params = _params(space_groups, elements, atoms, volume_per_atom, d_high)
         stats, index = generate.simulate(
@@ -97,12 +135,20 @@ def bench_simulate(
     n: int = typer.Option(300, "--n", help="Samples through the whole pipeline (one core)."),
     repeat: int = typer.Option(50, help="Structures for the bare cctbx timing."),
     seed: int = typer.Option(0),
+    kind: str = typer.Option("random", help="random (the old data) or molecular."),
+    relax_steps: int = typer.Option(300, help="molecular: packing relaxation steps."),
+    per_molecule: int = typer.Option(4, help="molecular: crystals per molecule."),
 ) -> None:
     """Structures per second per core and bytes per sample, beside the bare cctbx cost.
 
     Every row gives wall time and CPU time of this process: on a shared machine the CPU figure is the one
     that says what a core can do.
     """
+    if kind == "molecular":
+        _bench_molecular(n, seed, relax_steps, per_molecule)
+        return
+    if kind != "random":
+        raise XrdplugError(f"unknown --kind '{kind}' (choose molecular or random)")
     import os
     import tempfile
     import time
@@ -168,6 +214,105 @@ def bench_simulate(
               f"structure "
               f"{100 * gen[1] / pipe[1]:.0f}%, the rest (seeds, splits, float16, compression, index) "
               f"{100 * max(0.0, 1 - (amp[1] + gen[1]) / pipe[1]):.0f}%")
+
+
+def _bench_molecular(n: int, seed: int, relax_steps: int, per_molecule: int) -> None:
+    """Where the time of a molecular sample goes: conformers, packing, |F|, noise numbers, storage."""
+    import os
+    import tempfile
+    import time
+
+    import numpy as np
+    from rich.console import Console
+    from rich.table import Table
+
+    from cctbx_bridge import molecular as cm
+    from cctbx_bridge.simulate import SF_TABLE
+
+    from .. import hklgrid
+    from ..data import generate, molecular, noise, shards
+    from ..molcrystal import SampleFailed
+
+    if n < per_molecule:
+        raise XrdplugError("--n must be at least --per-molecule")
+    params = _mol_params(None, 0.8, 30.0, relax_steps)
+    pool = {"centro_share": 0.08, "user": None}
+    groups = n // per_molecule
+    smis = [generate.molecule_for_group(seed, g, pool)[0] for g in range(groups)]
+
+    def clock() -> tuple[float, float]:
+        return time.perf_counter(), time.process_time()
+
+    def since(t: tuple[float, float]) -> np.ndarray:
+        return np.array([time.perf_counter() - t[0], time.process_time() - t[1]])
+
+    molecular._CACHE.clear()
+    t = clock()
+    sets = {}
+    for s in smis:
+        try:
+            sets[s] = molecular.conformers(s)
+        except XrdplugError:
+            pass
+    conf = since(t) / max(len(sets), 1)
+    pack, sf, nz, done, fails, dens, vph, refl = np.zeros(2), np.zeros(2), np.zeros(2), 0, 0, [], [], []
+    samples = []
+    for g, s in enumerate(smis):
+        if s not in sets:
+            continue
+        for j in range(per_molecule):
+            sd = generate.sample_seed(seed, g * per_molecule + j)
+            t = clock()
+            try:
+                model = molecular.build_crystal(sets[s], sd, params)
+            except SampleFailed:
+                fails += 1
+                continue
+            pack += since(t)
+            t = clock()
+            arr = cm.sample_arrays(model, params.d_high, SF_TABLE)
+            sf += since(t)
+            t = clock()
+            inv_d2 = hklgrid.inverse_d_squared(arr["hkl"], arr["cell"])
+            arr["noise"] = noise.draw_params(arr["f"], inv_d2, 0.8, np.random.default_rng([sd, 1]))
+            nz += since(t)
+            arr.update(seed=sd, sample=len(samples), split=0, structure_id=f"mol:{sd}", kind="molecular",
+                       smiles=model.smiles, z_prime=model.z_prime, n_heavy=model.n_heavy,
+                       n_rotatable=model.n_rotatable, formula=model.formula)
+            samples.append(arr)
+            dens.append(model.density_ratio)
+            vph.append(model.volume_per_heavy_atom())
+            refl.append(len(arr["f"]))
+            done += 1
+    with tempfile.TemporaryDirectory() as tmp:
+        t = clock()
+        size = shards.write_shard(os.path.join(tmp, "s.npz"), samples)
+        store = since(t) / max(done, 1)
+    pack, sf, nz = pack / max(done, 1), sf / max(done, 1), nz / max(done, 1)
+    conf_share = conf / per_molecule
+    total = conf_share + pack + sf + nz + store
+    table = Table(title=f"xrdplug bench simulate --kind molecular (one core; load average {os.getloadavg()[0]:.1f})")
+    for col in ("what", "wall ms", "CPU ms", "share of CPU"):
+        table.add_column(col, justify="left" if col == "what" else "right")
+    rows = [
+        (f"conformers (ETKDG + MMFF, per molecule; / {per_molecule} crystals)", conf_share),
+        (f"packing ({relax_steps} relaxation steps, per crystal)", pack),
+        (f"|F| to 0.8 A, H included ({SF_TABLE}-point table; mean {np.mean(refl):.0f} refl.)", sf),
+        ("noise numbers (exposure fit)", nz),
+        ("storage (float16, compressed)", store),
+        ("total per structure", total),
+    ]
+    for what, (w, c) in rows:
+        table.add_row(what, f"{1e3 * w:.1f}", f"{1e3 * c:.1f}", f"{100 * c / total[1]:.0f}%")
+    con = Console(width=130)
+    con.print(table)
+    d, v = np.array(dens), np.array(vph)
+    con.print(f"{done} crystals of {len(sets)} molecules ({fails} seeds gave no crystal within the attempts): "
+              f"{1 / total[1]:.1f} structures per CPU-second on one core (target >= 20)")
+    con.print(f"density: V / Hofmann volume median {np.median(d):.3f} (10-90 % {np.quantile(d, .1):.3f}-"
+              f"{np.quantile(d, .9):.3f}); V per non-H atom median {np.median(v):.1f} A^3 (10-90 % "
+              f"{np.quantile(v, .1):.1f}-{np.quantile(v, .9):.1f})")
+    con.print(f"bytes per sample on disk: {size / max(done, 1):.0f} ({size / max(done, 1) / 1024:.1f} kB)")
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:

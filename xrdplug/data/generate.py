@@ -65,6 +65,47 @@ def _synthetic_shard(task: dict[str, Any]) -> dict[str, Any]:
             "skipped": []}
 
 
+def molecule_for_group(base_seed: int, g: int, pool: dict[str, Any]) -> tuple[str, int]:
+    """(SMILES, split) of molecule group g: one draw from SeedSequence([seed, g, 7])."""
+    rng = np.random.default_rng([int(base_seed), int(g), 7])
+    if pool.get("user") is not None:
+        smi, split = pool["user"][int(rng.integers(len(pool["user"])))]
+        return str(smi), int(split)
+    from . import smiles as smiles_sets
+
+    if rng.random() < float(pool["centro_share"]):
+        entries = smiles_sets.centrosymmetric()
+    else:
+        entries = smiles_sets.moses()
+    e = entries[int(rng.integers(len(entries)))]
+    return e.smiles, e.split
+
+
+def _molecular_shard(task: dict[str, Any]) -> dict[str, Any]:
+    from ..errors import XrdplugError as _Err
+    from ..molcrystal import MolParams
+    from . import molecular
+
+    params = MolParams.from_json(task["params"])
+    t0 = time.perf_counter()
+    samples, skipped = [], []
+    for i in range(task["start"], task["stop"]):
+        smi, split = molecule_for_group(task["seed"], i // task["per_molecule"], task["pool"])
+        seed = sample_seed(task["seed"], i)
+        try:
+            s = molecular.sample(smi, seed, params)
+        except _Err as exc:  # RDKit/MMFF cannot build it, or no crystal within the attempts: skip, say why
+            skipped.append(f"sample {i} ({smi}, seed {seed}): {exc}")
+            continue
+        s["sample"] = i
+        s["structure_id"] = f"mol:{seed}"
+        s["split"] = split
+        samples.append(s)
+    size = shards.write_shard(task["path"], samples, skipped)
+    return {"k": task["k"], "n": len(samples), "bytes": size, "seconds": time.perf_counter() - t0,
+            "skipped": skipped}
+
+
 def _cif_shard(task: dict[str, Any]) -> dict[str, Any]:
     from cctbx_bridge import simulate as sim
 
@@ -108,6 +149,10 @@ def reason_key(why: str) -> str:
                         ("monoclinic group", "monoclinic, no b-unique setting")):
         if why.startswith(prefix):
             return key
+    if "no crystal within" in why:
+        return "no crystal within the attempts (edge or reflection limit)"
+    if "RDKit" in why or "MMFF" in why:
+        return "RDKit/MMFF could not build the molecule"
     return "cell too large for the model grid" if "too large" in why else why
 
 
@@ -293,6 +338,65 @@ def simulate_from_cif(
     stats = _run(out, tasks, _cif_shard, workers, expected, progress, "from CIF")
     index = shards.build_index(out, n_shards)
     # skip counts over the whole data set (resumed shards included) come from the index
+    stats.skipped, stats.skipped_examples = {}, {}
+    _count_skips(stats, [str(line) for line in index["skipped"]])
+    return stats, index
+
+
+def simulate_molecular(
+    out: str | os.PathLike[str],
+    n: int,
+    params: Any,
+    seed: int = 0,
+    workers: int = 1,
+    shard_size: int = DEFAULT_SHARD_SIZE,
+    per_molecule: int = 4,
+    smiles_file: str | os.PathLike[str] | None = None,
+    fractions: tuple[float, float, float] = splits.DEFAULT_FRACTIONS,
+    centro_share: float = 0.08,
+    d_low: float = 1.5,
+    progress: bool = True,
+) -> tuple[RunStats, dict[str, np.ndarray]]:
+    """Generate (or resume) a data set of n molecular crystals in `out`. `params` is a MolParams.
+
+    Molecules: the shipped MOSES subset plus, with probability `centro_share` per molecule, the list of
+    centrosymmetric molecules (their splits are fixed by molecule, see `xrdplug.data.smiles`), or the
+    SMILES of `smiles_file` (split by molecule with `fractions`). Each molecule gives `per_molecule`
+    consecutive samples (different crystals of one conformer set).
+    """
+    from . import smiles as smiles_sets
+
+    if n < 1:
+        raise XrdplugError("--n must be at least 1")
+    if shard_size < 1 or per_molecule < 1:
+        raise XrdplugError("--shard-size and --per-molecule must be at least 1")
+    if not 0 < params.d_high < d_low:
+        raise XrdplugError(f"need 0 < d-high < d-low (got d-high {params.d_high}, d-low {d_low})")
+    pool: dict[str, Any] = {"centro_share": centro_share, "user": None}
+    source = "shipped"
+    if smiles_file is not None:
+        entries = smiles_sets.read_smiles_file(smiles_file, fractions)
+        pool["user"] = [[e.smiles, e.split] for e in entries]
+        source = str(Path(smiles_file).resolve())
+    elif tuple(fractions) != tuple(splits.DEFAULT_FRACTIONS):
+        raise XrdplugError("the shipped SMILES are split by molecule once and for all (90/5/5, see "
+                           "xrdplug/data/smiles.py); --split applies to --smiles files")
+    out = Path(out)
+    meta = {"format": shards.FORMAT, "mode": "molecular", "n": n, "seed": seed, "shard_size": shard_size,
+            "per_molecule": per_molecule, "params": params.to_json(), "d_high": params.d_high, "d_low": d_low,
+            "smiles": source, "pool_size": len(pool["user"]) if pool["user"] is not None else None,
+            "centro_share": centro_share, "fractions": list(fractions), "splits": list(splits.SPLITS),
+            "target": "exact |F| (H included); observed data from the per-sample noise numbers"}
+    _prepare_root(out, meta)
+    n_shards = (n + shard_size - 1) // shard_size
+    tasks, expected = [], []
+    for k in range(n_shards):
+        start, stop = k * shard_size, min(n, (k + 1) * shard_size)
+        tasks.append({"k": k, "start": start, "stop": stop, "seed": seed, "params": params.to_json(),
+                      "per_molecule": per_molecule, "pool": pool, "path": str(shards.shard_path(out, k))})
+        expected.append(stop - start)
+    stats = _run(out, tasks, _molecular_shard, workers, expected, progress, "molecular")
+    index = shards.build_index(out, n_shards)
     stats.skipped, stats.skipped_examples = {}, {}
     _count_skips(stats, [str(line) for line in index["skipped"]])
     return stats, index

@@ -18,6 +18,18 @@ A shard holds, for its n samples with N reflections in all:
     skipped  <U (m,)     "what: reason" for every input structure that was skipped (CIF mode)
     format   int         FORMAT
 
+Molecular samples (`xrdplug simulate --kind molecular`) add, per sample (optional keys: shards without them
+read as before):
+
+    kind <U (n,) ("molecular"), smiles <U (n,) (canonical), z_prime float32 (n,) (1 or 0.5),
+    n_heavy int16 (n,), n_rotatable int16 (n,) (of the molecule), formula <U (n,) (asymmetric unit, H
+    included: what a Wilson baseline needs), noise float64 (n, 6) (`xrdplug.data.noise.NOISE_FIELDS`).
+
+For those, `f` is the EXACT |F| (H atoms included): the training target. The observed data a diffractometer
+would give (counting noise, missing reflections, beam stop, French-Wilson amplitudes) are redrawn from the
+six noise numbers by `xrdplug.data.noise.observe`, identically every time; `sample_from_shard` does not
+apply them, `dataset.make_item` uses them for the measured (input) reflections.
+
 A shard exists only when complete (temporary file + rename), so a killed run leaves no partial shard and a
 re-run skips the shards already there. Anything unreadable raises XrdplugError naming the file.
 """
@@ -45,6 +57,9 @@ _SHARD_KEYS = ("hkl", "f", "offsets", "cell", "space_group", "n_atoms", "seed", 
                "structure_id", "source", "block", "skipped", "format")
 _INDEX_KEYS = ("shard", "pos", "cell", "space_group", "n_atoms", "n_refl", "seed", "sample", "split",
                "structure_id")
+# optional per-sample keys (molecular samples) and their dtypes; the index carries all but noise
+OPTIONAL_KEYS = {"kind": str, "smiles": str, "z_prime": np.float32, "n_heavy": np.int16,
+                 "n_rotatable": np.int16, "formula": str, "noise": np.float64}
 
 
 def shard_path(root: str | os.PathLike[str], k: int) -> Path:
@@ -89,6 +104,11 @@ def write_shard(
         "skipped": np.array(list(skipped), dtype=str).reshape(len(skipped)),
         "format": np.array(FORMAT),
     }
+    for key, dtype in OPTIONAL_KEYS.items():
+        if n and all(key in s for s in samples):
+            arrays[key] = np.array([s[key] for s in samples], dtype=dtype)
+            if key == "noise":
+                arrays[key] = arrays[key].reshape(n, -1)
     if np.any(~np.isfinite(arrays["f"])):
         raise XrdplugError(f"{path}: |F| overflows float16")
     p = Path(path)
@@ -108,9 +128,9 @@ def read_shard(path: str | os.PathLike[str], keys: Sequence[str] | None = None) 
     p = Path(path)
     if not p.exists():
         raise XrdplugError(f"{p}: missing shard; re-run `xrdplug simulate` with the same options")
-    want = tuple(keys) if keys is not None else _SHARD_KEYS
     try:
         with np.load(p, allow_pickle=False) as z:
+            want = tuple(keys) if keys is not None else _SHARD_KEYS + tuple(k for k in OPTIONAL_KEYS if k in z.files)
             missing = [k for k in want if k not in z.files]
             if missing:
                 raise _bad(p, f"no {', '.join(missing)}")
@@ -135,7 +155,7 @@ def _check(p: Path, a: dict[str, np.ndarray]) -> None:
             if key in a and len(a[key]) != off[-1]:
                 raise _bad(p, f"{key} has {len(a[key])} rows, offsets say {int(off[-1])}")
         n = off.size - 1
-        for key in ("cell", "space_group", "n_atoms", "seed", "sample", "split", "structure_id"):
+        for key in ("cell", "space_group", "n_atoms", "seed", "sample", "split", "structure_id", *OPTIONAL_KEYS):
             if key in a and len(a[key]) != n:
                 raise _bad(p, f"{key} has {len(a[key])} entries for {n} samples")
 
@@ -176,22 +196,39 @@ def build_index(root: str | os.PathLike[str], n_shards: int) -> dict[str, np.nda
     keys = ("offsets", "cell", "space_group", "n_atoms", "seed", "sample", "split", "structure_id")
     parts: dict[str, list[np.ndarray]] = {k: [] for k in _INDEX_KEYS}
     skipped: list[np.ndarray] = []
+    optional = [key for key in OPTIONAL_KEYS if key != "noise"]
     for k in range(n_shards):
-        a = read_shard(shard_path(root, k), keys=(*keys, "skipped"))
+        present = _stored_keys(shard_path(root, k))
+        optional = [key for key in optional if key in present]
+    for key in optional:
+        parts[key] = []
+    for k in range(n_shards):
+        a = read_shard(shard_path(root, k), keys=(*keys, "skipped", *optional))
         n = a["offsets"].size - 1
         parts["shard"].append(np.full(n, k, dtype=np.int32))
         parts["pos"].append(np.arange(n, dtype=np.int32))
         parts["n_refl"].append(np.diff(a["offsets"]).astype(np.int32))
-        for key in keys[1:]:
+        for key in (*keys[1:], *optional):
             parts[key].append(a[key])
         skipped.append(a["skipped"])
     index = {k: np.concatenate(v) if v else np.zeros(0) for k, v in parts.items()}
     index["space_group"] = index["space_group"].astype("U32")
     index["structure_id"] = index["structure_id"].astype(str)
+    for key in optional:
+        if OPTIONAL_KEYS[key] is str:
+            index[key] = index[key].astype(str)
     index["skipped"] = np.concatenate(skipped).astype(str) if skipped else np.zeros(0, dtype="U1")
     index["format"] = np.array(FORMAT)
     _atomic_save(Path(root) / INDEX, index, compressed=True)
     return index
+
+
+def _stored_keys(path: Path) -> tuple[str, ...]:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return tuple(z.files)
+    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError):
+        return ()  # read_shard reports the damage
 
 
 def load_index(root: str | os.PathLike[str]) -> dict[str, np.ndarray]:
@@ -225,6 +262,10 @@ def sample_from_shard(a: dict[str, np.ndarray], pos: int) -> dict[str, Any]:
     for key in ("source", "block"):
         if key in a:
             raw[key] = str(a[key][pos])
+    for key, dtype in OPTIONAL_KEYS.items():
+        if key in a:
+            v = a[key][pos]
+            raw[key] = np.array(v, dtype=np.float64) if key == "noise" else (str(v) if dtype is str else v.item())
     return raw
 
 
