@@ -328,6 +328,21 @@ def dataset_cases(
         yield BenchCase(f"{split}-{int(row)}", xs, f)
 
 
+def benchmark_cases(root: str | Path, n: int = 100, d_high: float = 0.8) -> Iterator[BenchCase]:
+    """The case folders of a benchmark set of `xrdplug cases` (structure.cif with H + data.mtz): the
+    observed data (noise, lost reflections) to d_high stand for the 'true' high-resolution data."""
+    from cctbx_bridge.reflections import read_mtz
+    from cctbx_bridge.structures import read_structure
+
+    dirs = sorted(p.parent for p in Path(root).glob("*/structure.cif") if (p.parent / "data.mtz").is_file())
+    if not dirs:
+        raise XrdplugError(f"{root}: no case folders (structure.cif + data.mtz) found")
+    for d in dirs[:n]:
+        f = read_mtz(d / "data.mtz").f_obs
+        f = f.resolution_filter(d_min=d_high) if f.d_min() < d_high else f
+        yield BenchCase(d.name, read_structure(d / "structure.cif"), f)
+
+
 @dataclass
 class BenchRow:
     condition: str

@@ -20,7 +20,8 @@ def evaluate(
     structures: Annotated[
         list[Path] | None,
         typer.Option("--structures", help="Crystal structures (CIF/.res files or folders): calculated |F| "
-                     "with H atoms; repeatable"),
+                     "with H atoms as the truth; a data.mtz beside a structure is its measured input "
+                     "(benchmark cases of `xrdplug cases`); repeatable"),
     ] = None,
     checkpoints: Annotated[
         list[str] | None,
@@ -31,6 +32,10 @@ def evaluate(
     baseline_samples: Annotated[
         int, typer.Option("--baseline-samples", help="Training structures the shell-mean baseline learns from")
     ] = 1000,
+    baseline_data: Annotated[
+        Path | None, typer.Option("--baseline-data", help="--structures: a training data set for the shell-mean "
+                                  "baseline (default: none)")
+    ] = None,
     noise: Annotated[float, typer.Option(help="--structures: relative noise on the measured |F| (e.g. 0.02)")] = 0.0,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda")] = "cpu",
     threads: Annotated[int | None, typer.Option(help="torch CPU threads")] = None,
@@ -88,7 +93,8 @@ def evaluate(
         title = f"{Path(data).name} {split}"
     else:
         files = _structure_files(structures or [])
-        shell_mean = None
+        shell_mean = (E.fit_shell_mean(E.train_cases(baseline_data, baseline_samples))
+                      if baseline_data is not None and baseline_samples > 0 else None)
         cases = E.structure_cases(files[:max_samples] if max_samples else files, noise=noise)
         d_high, d_low = 0.8, 1.5
         title = f"{len(files)} structure files" + (f", {100 * noise:g}% noise" if noise else "")
@@ -117,6 +123,8 @@ def _structure_files(paths: list[Path]) -> list[Path]:
     for p in paths:
         if p.is_dir():
             out += sorted(q for q in p.rglob("*") if q.suffix.lower() in (".cif", ".res", ".ins"))
+            if any((q.parent / "data.mtz").is_file() for q in out):  # benchmark cases: the structures only
+                out = [q for q in out if q.name == "structure.cif" or not (q.parent / "data.mtz").is_file()]
         elif p.is_file():
             out.append(p)
         else:

@@ -149,6 +149,10 @@ def bench_solve(
         ),
     ] = None,
     split: Annotated[str, typer.Option("--split", help="Split of --data")] = "test",
+    case_dir: Annotated[
+        Path | None, typer.Option("--cases", help="A benchmark set of `xrdplug cases` (structure.cif + data.mtz "
+                                  "per case): its observed data, cut to --d-low")
+    ] = None,
     n: Annotated[int, typer.Option("--n", help="Number of structures")] = 20,
     models: Annotated[
         str, typer.Option("--models", help="Comma-separated models, 'all' (those with weights) or 'none'; "
@@ -202,7 +206,10 @@ def bench_solve(
         chosen = [solving.WILSON if m.lower() == solving.WILSON else canonical(m) for m in chosen]
         if solving.WILSON not in chosen:
             chosen.insert(0, solving.WILSON)  # every model figure stands beside the baseline
-    if data is not None:
+    if case_dir is not None:
+        cases_iter = solving.benchmark_cases(case_dir, n=n, d_high=d_high)
+        source = str(case_dir)
+    elif data is not None:
         if not data.exists():
             raise XrdplugError(f"{data}: no such data set folder")
         cases_iter = solving.dataset_cases(data, split=split, n=n, d_high=d_high)

@@ -111,14 +111,18 @@ def _content_for_sample(root: Path, row: int, raw: dict[str, Any]) -> dict[str, 
 
 def structure_cases(paths: Iterable[str | Path], d_high: float = D_HIGH, d_low: float = D_LOW,
                     keep_hydrogens: bool = True, noise: float = 0.0, seed: int = 0) -> Iterator[B.Case]:
-    """Cases from crystal-structure files (CIF, .res/.ins): calculated |F| to d_high (H atoms kept by
-    default), optionally with relative Gaussian noise on the measured part, put in a b-unique setting."""
+    """Cases from crystal-structure files (CIF, .res/.ins), put in a b-unique setting: the truth is their
+    calculated |F| to d_high (H atoms kept by default). The measured input is a `data.mtz` beside the file
+    when there is one (a benchmark case of `xrdplug cases`: the diffractometer's noise and lost reflections),
+    else the calculated |F| to d_low, with relative Gaussian `noise` if asked."""
     from ..pipeline import load_torch_first
 
     load_torch_first()
     from cctbx_bridge import simulate as sim
     from cctbx_bridge import wilson as W
     from cctbx_bridge.structures import b_unique_monoclinic, read_structure
+
+    from .. import hklgrid
 
     rng = np.random.default_rng(seed)
     for p in paths:
@@ -133,20 +137,31 @@ def structure_cases(paths: Iterable[str | Path], d_high: float = D_HIGH, d_low: 
             if xs is None:
                 continue
             f = sim.amplitudes(xs, d_high, 0)
-            hkl = np.array(f.indices(), dtype=np.int64).reshape(-1, 3)
-            from xrdplug import hklgrid
-
-            hkl_c = hklgrid.canonical_indices(hkl)
+            hkl_c = hklgrid.canonical_indices(np.array(f.indices(), dtype=np.int64).reshape(-1, 3))
             fv = f.data().as_numpy_array().astype(np.float64)
             cell = tuple(float(c) for c in xs.unit_cell().parameters())
             known = hklgrid.inverse_d_squared(hkl_c, cell) <= (1.0 / d_low**2) * (1 + 1e-9)
-            f_in = fv.copy()
-            if noise > 0:
+            f_in: np.ndarray | None = None
+            mtz = p.parent / "data.mtz"
+            label = f"{p.parent.name}/{p.name}" if mtz.is_file() else p.name
+            if mtz.is_file():
+                from cctbx_bridge.reflections import read_mtz
+
+                obs = read_mtz(mtz).f_obs.map_to_asu().resolution_filter(d_min=d_low)
+                pairs = f.match_indices(obs).pairs()
+                i_f = np.array(pairs.column(0), dtype=np.int64)
+                i_o = np.array(pairs.column(1), dtype=np.int64)
+                known = np.zeros(len(fv), dtype=bool)
+                known[i_f] = True
+                f_in = np.zeros(len(fv))
+                f_in[i_f] = obs.data().as_numpy_array()[i_o]
+            elif noise > 0:
+                f_in = fv.copy()
                 f_in[known] = np.abs(f_in[known] * (1 + noise * rng.standard_normal(known.sum())))
             sg = str(xs.space_group_info().type().lookup_symbol())
-            case = B.Case(label=f"{p.name}{'#' + block if block else ''}", hkl=hkl_c, f=fv, known=known,
-                          cell=cell, space_group=sg, d_high=d_high, info={"path": str(p)},
-                          f_measured=f_in if noise > 0 else None)  # predictors see the noisy data; truth exact
+            case = B.Case(label=f"{label}{'#' + block if block else ''}", hkl=hkl_c, f=fv, known=known,
+                          cell=cell, space_group=sg, d_high=d_high, d_low=d_low, info={"path": str(p)},
+                          f_measured=f_in)  # predictors see the measured data; the truth stays exact
             yield _with_cctbx_facts(case, W.unit_cell_content(xs))
 
 
