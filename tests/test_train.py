@@ -228,3 +228,23 @@ def test_evaluate_real_structure_beside_baselines(thpp, tmp_path):
     assert res["oracle-aniso"]["r_shell"] <= res["oracle-iso"]["r_shell"] + 1e-9
     with pytest.raises(xrdplug.XrdplugError, match="nothing to score"):
         run("evaluate", "--model", "unet")
+
+
+def test_benchmark_case_uses_its_measured_mtz():
+    """A benchmark case folder (structure.cif + data.mtz): the predictors are given the MTZ's noisy observed
+    amplitudes to 1.5 A (lost reflections unmeasured), and scored against the structure's exact |F|."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from xrdplug.models.evaluation import structure_cases
+
+    root = Path(__file__).resolve().parents[1] / "benchmarks" / "molecular" / "dev" / "case-010"
+    (case,) = list(structure_cases([root / "structure.cif"]))
+    assert case.f_measured is not None and case.wilson is not None
+    k = case.known
+    rel = np.abs(case.f_measured[k] - case.f[k]) / np.maximum(case.f[k], 1e-9)
+    assert 0.005 < float(np.median(rel)) < 0.5  # counting noise, not the exact values
+    d = 1 / np.sqrt(case.inv_d2)
+    assert k.sum() < (d >= 1.5).sum()  # some reflections were lost (missing, beam stop)
+    assert case.shell.sum() == (~k & (d < 1.5)).sum()
