@@ -194,7 +194,9 @@ def test_train_shipped_never_overwrites_without_ship_nor_with_a_worse_model(tiny
 
     def worse(preds, cases, data):
         res = real_score(preds, cases, data)
-        res["unet (candidate)"]["r_shell"] = res["unet (shipped now)"]["r_shell"] + 0.1
+        cand, now = res["unet (candidate)"], res["unet (shipped now)"]
+        cand["r_shell_per_sample"] = [r + 0.1 for r in now["r_shell_per_sample"]]
+        cand["labels"] = list(now["labels"])
         return res
 
     monkeypatch.setattr(shipped, "score", worse)

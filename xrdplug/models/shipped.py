@@ -184,8 +184,22 @@ def retrain(
         line = (f"{name}: candidate test R_shell {cand['r_shell']:.3f} (Wilson {w.get('r_shell', float('nan')):.3f}, "
                 f"oracle-iso {res['oracle-iso']['r_shell']:.3f})")
         if now is not None:
-            line += f"; shipped now {now['r_shell']:.3f} on the same {len(cases)} test structures"
+            line += (f"; shipped now {now['r_shell']:.3f} ({now['samples']} scored of the same {len(cases)} test "
+                     "structures)")
         log(line)
+        if now is not None:  # on the structures both scored (older weights may refuse large cells)
+            mine = dict(zip(cand["labels"], cand["r_shell_per_sample"]))
+            theirs = dict(zip(now["labels"], now["r_shell_per_sample"]))
+            common = [lb for lb in mine if lb in theirs]
+            if common:
+                cand_c = float(sum(mine[lb] for lb in common) / len(common))
+                now_c = float(sum(theirs[lb] for lb in common) / len(common))
+                log(f"{name}: on the {len(common)} test structures both score: candidate {cand_c:.4f}, shipped now "
+                    f"{now_c:.4f}" + (f" (the shipped weights refuse {now['refused']})" if now["refused"] else ""))
+                record["against_previous"] = {"structures": len(common), "candidate_r_shell": cand_c,
+                                              "previous_r_shell": now_c, "previous_refused": now["refused"]}
+                now = {**now, "r_shell": now_c}
+                cand = {**cand, "r_shell": cand_c}
         worse = now is not None and cand["r_shell"] > now["r_shell"]
         if not ship:
             log(f"{name}: candidate kept in {cand_path} (record {work / (stem + '.json')}); the shipped weights "
