@@ -42,26 +42,29 @@ def model_view(f_obs: miller.array, d_min: float, d_low: float) -> ModelView:
 
 
 def merge_predictions(
-    f_obs: miller.array, view: ModelView, f_pred: np.ndarray, d_min: float, sigma_fraction: float
+    f_obs: miller.array, view: ModelView, f_pred: np.ndarray, d_min: float, sigma_fraction: float,
+    sigma_pred: np.ndarray | None = None,
 ) -> tuple[miller.array, miller.array, list[str]]:
     """Every measured reflection as measured (those beyond d_min too), plus the unmeasured targets with their
     predictions.
 
     Returns (amplitudes with sigmas, int flag array on the same indices: 1 predicted, 0 measured, notes),
-    sorted from low to high resolution. Predicted SIGF = sigma_fraction * F_pred, floored at a tenth of the
-    mean prediction (or of the measured F, when every prediction is 0) so that no predicted reflection has
-    F = SIGF = 0 (MTZ readers take that as missing).
+    sorted from low to high resolution. Predicted SIGF = `sigma_pred` (one per target, from a calibration) or
+    else sigma_fraction * F_pred, floored at a tenth of the mean prediction (or of the measured F, when every
+    prediction is 0) so that no predicted reflection has F = SIGF = 0 (MTZ readers take that as missing).
     """
     notes: list[str] = []
     measured = f_obs
     unmeasured = view.targets.lone_set(measured)
-    values = f_pred[_pairs(view.targets.match_indices(unmeasured), 0)]
+    sel = _pairs(view.targets.match_indices(unmeasured), 0)
+    values = f_pred[sel]
     floor = 0.1 * float(values.mean()) if values.size else 0.0
     if floor <= 0:  # a model that predicts zeros everywhere: sigma from the measured scale, never 0
         floor = 0.01 * float(np.mean(f_obs.data().as_numpy_array()))
-    predicted = unmeasured.array(
-        data=flex.double(values), sigmas=flex.double(sigma_fraction * np.maximum(values, floor))
-    )
+    sig = sigma_fraction * np.maximum(values, floor)
+    if sigma_pred is not None:
+        sig = np.maximum(np.asarray(sigma_pred, dtype=np.float64)[sel], sigma_fraction * floor)
+    predicted = unmeasured.array(data=flex.double(values), sigmas=flex.double(sig))
     if measured.sigmas() is None:
         measured = measured.customized_copy(sigmas=flex.double(measured.size(), 0.0))
         notes.append("the input had no sigmas; measured reflections carry SIGF = 0")

@@ -288,7 +288,7 @@ def cif_structures(path: Path) -> Iterator[tuple[str, xray.structure | None, str
 
 
 def prepare_cif_structure(
-    xs: xray.structure, d_high: float, keep_hydrogens: bool = False
+    xs: xray.structure, d_high: float, keep_hydrogens: bool = False, check_grid: bool = True
 ) -> tuple[xray.structure | None, str]:
     """Check a CIF structure for use and put it in a b-unique setting; (structure, "") or (None, reason)."""
     if xs.scatterers().size() == 0:
@@ -310,7 +310,7 @@ def prepare_cif_structure(
         if xs.scatterers().size() == 0:
             return None, "only hydrogen atoms"
     cell = tuple(xs.unit_cell().parameters())
-    if not hklgrid.cell_fits(cell, d_high):  # type: ignore[arg-type]
+    if check_grid and not hklgrid.cell_fits(cell, d_high):  # type: ignore[arg-type]
         return None, (
             f"cell {cell[0]:.1f} {cell[1]:.1f} {cell[2]:.1f} too large for the model grid at {d_high} A"
         )

@@ -245,6 +245,7 @@ def random_structure(
     volume_per_atom: float = 18.0,
     seed: int | None = None,
     u_iso_range: tuple[float, float] = (0.01, 0.04),
+    unit_cell: tuple[float, ...] | None = None,
 ) -> xray.structure:
     """A random structure (cctbx.development.random_structure) of C/N/O atoms, isotropic ADPs.
 
@@ -269,8 +270,29 @@ def random_structure(
         general_positions_only=True,
         use_u_iso=True,
         u_iso=0.02,
+        unit_cell=None if unit_cell is None else __import__("cctbx.uctbx", fromlist=["x"]).unit_cell(unit_cell),
     )
     lo, hi = u_iso_range
     for sc in xs.scatterers():
         sc.u_iso = random.uniform(lo, hi)
     return xs
+
+
+def b_unique_monoclinic(structure: xray.structure, keep_hydrogens: bool = True) -> tuple[xray.structure | None, str]:
+    """The structure in a b-unique monoclinic setting (disorder kept: |F| uses the occupancies), or
+    (None, reason). For scoring models on real structures; H atoms kept unless asked."""
+    from cctbx_bridge.simulate import is_b_unique_monoclinic
+
+    if structure.scatterers().size() == 0:
+        return None, "no atoms"
+    sgi = structure.space_group_info()
+    if sgi.group().crystal_system() != "Monoclinic":
+        return None, f"non-monoclinic space group {sgi}"
+    if not is_b_unique_monoclinic(sgi):
+        structure = structure.change_basis(sgi.change_of_basis_op_to_reference_setting())
+        if not is_b_unique_monoclinic(structure.space_group_info()):
+            return None, f"monoclinic group {sgi} could not be put in a b-unique setting"
+    if not keep_hydrogens:
+        types = structure.scattering_types()
+        structure = structure.select((types != "H") & (types != "D"))
+    return structure, ""

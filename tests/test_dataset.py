@@ -33,10 +33,12 @@ def test_items_shapes_dtypes_and_collate(dataset: Path) -> None:
     assert sum(len(d) for d in parts.values()) == 30 == len(ShardDataset(dataset, split="all"))
     ds = ShardDataset(dataset, split="all")
     item = ds[0]
-    assert item["x"].shape == (4, 41, 21, 21) and item["x"].dtype == torch.float32
-    assert item["y"].shape == (41, 21, 21) and item["y"].dtype == torch.float32
-    assert item["known"].shape == (41, 21, 21) and item["known"].dtype == torch.bool
-    assert item["target"].shape == (41, 21, 21) and item["target"].dtype == torch.bool
+    raw = ds.raw(0)
+    shape = hklgrid.grid_shape(tuple(raw["cell"]), 0.8)  # the cell's own grid
+    assert item["x"].shape == (7, *shape) and item["x"].dtype == torch.float32
+    assert item["y"].shape == shape and item["y"].dtype == torch.float32
+    assert item["known"].shape == shape and item["known"].dtype == torch.bool
+    assert item["target"].shape == shape and item["target"].dtype == torch.bool
     assert item["wilson"].shape == (2,) and item["wilson"].dtype == torch.float32
     assert bool((item["known"] <= item["target"]).all())
     frac = item["known"].sum().item() / item["target"].sum().item()
@@ -44,9 +46,23 @@ def test_items_shapes_dtypes_and_collate(dataset: Path) -> None:
     assert torch.equal(item["x"][1].bool(), item["known"])
     assert torch.equal(item["x"][2].bool(), item["target"])
     assert float(item["y"][~item["target"]].abs().max()) == 0.0
-    loader = torch.utils.data.DataLoader(ds, batch_size=4, shuffle=True)
-    batch = next(iter(loader))
-    assert batch["x"].shape == (4, 4, 41, 21, 21) and batch["wilson"].shape == (4, 2)
+    # channels 4-6: the Cartesian reciprocal position (the cell's metric); channel 3 is its squared length
+    s = item["x"][4:7].numpy()
+    np.testing.assert_allclose((s**2).sum(0), item["x"][3].numpy(), rtol=1e-5, atol=1e-6)
+    t = item["target"].numpy()
+    assert float(item["x"][3].numpy()[t].max()) <= 1.0 + 1e-5
+    from xrdplug.models.training import BucketBatchSampler, collate, grid_volumes
+
+    sizes = grid_volumes(ds)
+    assert len(sizes) == len(ds) and sizes[0] == np.prod(shape)
+    loader = torch.utils.data.DataLoader(ds, batch_sampler=BucketBatchSampler(sizes, 4), collate_fn=collate)
+    batches = list(loader)
+    assert sum(len(b["x"]) for b in batches) == len(ds)
+    batch = batches[0]
+    assert batch["x"].shape[:2] == (len(batch["x"]), 7) and batch["wilson"].shape == (len(batch["x"]), 2)
+    # the padding is no target, and the legacy layout still gives the fixed grid
+    legacy = ShardDataset(dataset, split="all", layout="grid41")
+    assert legacy[0]["x"].shape == (4, 41, 21, 21)
     with pytest.raises(IndexError):
         ds[len(ds)]
     with pytest.raises(XrdplugError):

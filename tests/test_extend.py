@@ -179,3 +179,63 @@ def test_model_registered_from_outside_the_package_extends(cli, thpp, tmp_path: 
               "-o", tmp_path / "e.mtz", env={"PYTHONPATH": str(site)})
     assert res.returncode == 0, res.stderr
     assert "mean-of-known" in res.stdout
+
+
+@pytest.fixture(scope="module")
+def user_checkpoint(tmp_path_factory) -> Path:
+    """A user's own `xrdplug train` checkpoint (any-cell layout) that records its validation history."""
+    from xrdplug.models.checkpoint import save_checkpoint
+    from xrdplug.plugin_manager import registry
+
+    hp = {"filters": [4, 8, 16]}
+    path = tmp_path_factory.mktemp("user") / "mine.pt"
+    meta = {"history": [{"epoch": 1, "val_r_shell": 0.55}, {"epoch": 2, "val_r_shell": 0.42},
+                        {"epoch": 3, "val_r_shell": 0.47}]}
+    model = registry().get("model", "unet").build(**hp)
+    with torch_no_grad():
+        model.head.bias.fill_(1.0)  # predicts positive amplitudes, untrained as it is
+    save_checkpoint(path, model, "unet", hp, meta=meta)
+    return path
+
+
+def torch_no_grad():
+    import torch
+
+    return torch.no_grad()
+
+
+def test_checkpoint_alone_names_its_model_and_sets_sigf_from_its_own_score(thpp_15, user_checkpoint):
+    """issue 11 item 12: `extend --checkpoint x.pt` without --model reads the model from the checkpoint, and the
+    predicted SIGF follows the checkpoint's recorded score (best validation shell R), not a fixed default."""
+    from xrdplug.pipeline import extend
+
+    res = extend(thpp_15, checkpoint=str(user_checkpoint))
+    assert res.model == "unet"
+    assert any("0.42 x F_pred" in n and "validation shell R" in n for n in res.notes), res.notes
+    f, flags = res.f_extended, res.predicted.data().as_numpy_array()
+    pred = flags == 1
+    ratio = f.sigmas().as_numpy_array()[pred] / np.maximum(f.data().as_numpy_array()[pred], 1e-12)
+    assert np.median(ratio) == pytest.approx(0.42)
+
+
+def test_extend_cli_checkpoint_without_model(cli, thpp, user_checkpoint, tmp_path: Path):
+    res = cli("extend", thpp["hkl"], "--cut", "1.5", "--checkpoint", user_checkpoint, "-o", tmp_path / "u.mtz")
+    assert res.returncode == 0, res.stderr
+    assert "unet (mine.pt)" in res.stdout
+
+
+def test_any_cell_model_takes_a_28_A_cell(thpp_15, user_checkpoint):
+    """issue 13: a cell-grid model extends a cell the fixed grid refused (edge 28 A)."""
+    from xrdplug.pipeline import extend
+
+    big = _with_cell(thpp_15, (28.0, 14.57, 9.72, 90, 90.6, 90))
+    res = extend(big, checkpoint=str(user_checkpoint))
+    assert res.n_predicted > 5 * res.n_measured
+
+
+def test_any_cell_model_refuses_beyond_its_measured_limit(thpp_15, user_checkpoint):
+    from xrdplug.pipeline import extend
+
+    huge = _with_cell(thpp_15, (48.0, 30.0, 30.0, 90, 90.6, 90))
+    with pytest.raises(XrdplugError, match="at most 50000"):
+        extend(huge, checkpoint=str(user_checkpoint))

@@ -61,10 +61,15 @@ def test_cli_train_resume_evaluate(tiny_data, tmp_path):
     r = run("evaluate", "--model", "unet", "--checkpoint", ck, "--data", tiny_data, "--baseline-samples", "8",
             "--plot", plot, "--json", js)
     assert r.exit_code == 0, r.output
-    assert "R_shell" in r.output and "shell-mean baseline" in r.output and "sum|F_pred - F_true|" in r.output
+    assert "R_shell" in r.output and "wilson" in r.output and "oracle-iso" in r.output
+    assert "sum|F_true - k F_pred|" in r.output
     res = json.loads(js.read_text())["results"]
-    assert set(res) == {"unet (u.pt)", "shell-mean baseline"}
-    assert 0 <= res["shell-mean baseline"]["r_all"] < res["shell-mean baseline"]["r_shell"]
+    assert set(res) == {"unet (u.pt)", "wilson", "shell-mean", "oracle-iso", "oracle-aniso"}
+    for s in res.values():
+        assert s["samples"] == 4 and 0 <= s["r_all"] < s["r_shell"] < 1
+    assert res["wilson"]["r_shell_over_wilson"] == pytest.approx(1.0)
+    # the oracles fit the truth: never worse than the per-shell mean they refine
+    assert res["oracle-aniso"]["r_shell"] <= res["oracle-iso"]["r_shell"] + 1e-9
     assert plot.stat().st_size > 1000
     # a checkpoint of another model is refused with one clear line
     with pytest.raises(xrdplug.XrdplugError, match="holds a 'unet' model"):
@@ -76,8 +81,8 @@ def _build_tiny(width=4):
 
     class Tiny(nn.Module):
         def __init__(self):
-            super().__init__()
-            self.net = nn.Sequential(nn.Conv3d(4, width, 3, padding=1), nn.ReLU(), nn.Conv3d(width, 1, 1))
+            super().__init__()  # the contract of xrdplug.models.batch: 7 channels on the cell's own grid
+            self.net = nn.Sequential(nn.Conv3d(7, width, 3, padding=1), nn.ReLU(), nn.Conv3d(width, 1, 1))
 
         def forward(self, x):
             return self.net(x)[:, 0]
@@ -130,3 +135,118 @@ def test_training_never_imports_cctbx(tmp_path):
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_train_defaults_out_folder_shipped_size_and_piped_progress(tiny_data, tmp_path):
+    """issue 11 item 11: --out in a new folder is created; the default size is the shipped one, not the
+    5.6M reference; piped output gets a progress line every N batches; --no-progress silences them."""
+    from xrdplug.models.recipes import shipped_hparams
+
+    ck = tmp_path / "runs" / "deeper" / "x.pt"
+    r = subprocess.run([sys.executable, "-m", "xrdplug.cli", "train", "--model", "unet", "--data", str(tiny_data),
+                        "--epochs", "1", "--batch-size", "2", "--log-every", "1", "--out", str(ck), "--device", "cpu"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-500:]
+    assert ck.exists()
+    _, meta = load_model(ck)
+    assert meta["hparams"]["filters"] == shipped_hparams("unet")["filters"] == [16, 32, 64]
+    assert "epoch 1 batch 1/" in r.stdout and "samples/s" in r.stdout  # not a TTY: plain lines
+    r2 = subprocess.run([sys.executable, "-m", "xrdplug.cli", "train", "--model", "unet", "--data", str(tiny_data),
+                         "--epochs", "2", "--batch-size", "2", "--log-every", "1", "--out", str(ck), "--resume",
+                         "--no-progress", "--device", "cpu"], capture_output=True, text=True, timeout=300)
+    assert r2.returncode == 0, r2.stderr[-500:]
+    assert "batch 1/" not in r2.stdout and "epoch 2: train MSE" in r2.stdout
+    r3 = run("train", "--model", "unet", "--data", tiny_data, "--epochs", "1", "--batch-size", "4",
+             "--size", "reference", "--hparams", "filters=[4,8,16]", "--out", tmp_path / "ref.pt")
+    assert r3.exit_code == 0, r3.output
+    with pytest.raises(xrdplug.XrdplugError, match="--size"):
+        run("train", "--model", "unet", "--data", tiny_data, "--size", "huge", "--out", tmp_path / "h.pt")
+
+
+def test_train_shipped_never_overwrites_without_ship_nor_with_a_worse_model(tiny_data, tmp_path, monkeypatch):
+    """issue 11 item 7: retraining leaves the shipped weights alone unless --ship; with --ship a candidate that
+    measures worse on the same test structures is refused (unless --allow-worse, which says so)."""
+    from xrdplug.models import recipes, shipped
+
+    tiny = {"hparams": {"filters": [4, 8, 16]}, "batch_size": 4, "lr": 1e-3, "minutes": 0.5, "epoch_samples": 8,
+            "val_samples": 4, "epochs": 1}
+    monkeypatch.setitem(recipes.RECIPES, "unet", tiny)
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    shipped_file = weights / "unet.pt"
+    shipped_file.write_bytes(b"the shipped weights")  # stands for weights a user relies on
+    said: list[str] = []
+    shipped.retrain(tiny_data, ["unet"], work=tmp_path / "w1", weights_dir=weights, device="cpu", log=said.append)
+    assert shipped_file.read_bytes() == b"the shipped weights"
+    assert (tmp_path / "w1" / "unet.candidate.pt").exists() and (tmp_path / "w1" / "unet.json").exists()
+    assert any("pass --ship" in s for s in said)
+    # --ship with nothing loadable there: ships, with its record and README
+    shipped_file.unlink()
+    shipped.retrain(tiny_data, ["unet"], work=tmp_path / "w2", weights_dir=weights, device="cpu", ship=True,
+                    log=said.append)
+    first = shipped_file.read_bytes()
+    rec = json.loads((weights / "unet.json").read_text())
+    assert {"model", "wilson", "shell-mean", "oracle-iso", "oracle-aniso"} <= set(rec["test"])
+    assert "validation_curve" in rec["training"] and (weights / "README.md").exists()
+
+    # a candidate that measures worse than the shipped weights on the same structures is refused
+    real_score = shipped.score
+
+    def worse(preds, cases, data):
+        res = real_score(preds, cases, data)
+        cand, now = res["unet (candidate)"], res["unet (shipped now)"]
+        cand["r_shell_per_sample"] = [r + 0.1 for r in now["r_shell_per_sample"]]
+        cand["labels"] = list(now["labels"])
+        return res
+
+    monkeypatch.setattr(shipped, "score", worse)
+    said.clear()
+    shipped.retrain(tiny_data, ["unet"], work=tmp_path / "w3", weights_dir=weights, device="cpu", ship=True,
+                    log=said.append)
+    assert shipped_file.read_bytes() == first
+    assert any("NOT shipped" in s and "--allow-worse" in s for s in said), said
+    said.clear()
+    shipped.retrain(tiny_data, ["unet"], work=tmp_path / "w4", weights_dir=weights, device="cpu", ship=True,
+                    allow_worse=True, log=said.append)
+    assert shipped_file.read_bytes() != first
+    assert any("WARNING" in s and "worse" in s for s in said)
+    assert "shipped_worse_than_previous" in json.loads((weights / "unet.json").read_text())
+    with pytest.raises(xrdplug.XrdplugError, match="--allow-worse only"):
+        run("train-shipped", "--data", tiny_data, "--allow-worse")
+
+
+def test_evaluate_real_structure_beside_baselines(thpp, tmp_path):
+    """evaluate --structures: a real CIF (disordered thpp, H kept), calculated |F| with 2% noise on the measured
+    part; every predictor scored on the same structure, the Wilson baseline fitted on the noisy data."""
+    js = tmp_path / "real.json"
+    r = run("evaluate", "--model", "unet", "--structures", thpp["cif"], "--noise", "0.02", "--json", js,
+            "--no-progress")
+    assert r.exit_code == 0, r.output
+    res = json.loads(js.read_text())["results"]
+    assert set(res) == {"unet", "wilson", "oracle-iso", "oracle-aniso"}  # no training set: no shell-mean
+    for s in res.values():
+        assert s["samples"] == 1 and 0.3 < s["r_shell"] < 0.9
+        assert s["r_all"] > 0  # the noisy measured part counts in the reference-style R
+    assert res["oracle-aniso"]["r_shell"] <= res["oracle-iso"]["r_shell"] + 1e-9
+    with pytest.raises(xrdplug.XrdplugError, match="nothing to score"):
+        run("evaluate", "--model", "unet")
+
+
+def test_benchmark_case_uses_its_measured_mtz():
+    """A benchmark case folder (structure.cif + data.mtz): the predictors are given the MTZ's noisy observed
+    amplitudes to 1.5 A (lost reflections unmeasured), and scored against the structure's exact |F|."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from xrdplug.models.evaluation import structure_cases
+
+    root = Path(__file__).resolve().parents[1] / "benchmarks" / "molecular" / "dev" / "case-010"
+    (case,) = list(structure_cases([root / "structure.cif"]))
+    assert case.f_measured is not None and case.wilson is not None
+    k = case.known
+    rel = np.abs(case.f_measured[k] - case.f[k]) / np.maximum(case.f[k], 1e-9)
+    assert 0.005 < float(np.median(rel)) < 0.5  # counting noise, not the exact values
+    d = 1 / np.sqrt(case.inv_d2)
+    assert k.sum() < (d >= 1.5).sum()  # some reflections were lost (missing, beam stop)
+    assert case.shell.sum() == (~k & (d < 1.5)).sum()

@@ -31,11 +31,13 @@ if TYPE_CHECKING:  # pragma: no cover
     from .protocols import PhasingResult
 
 
-def extend(f_obs: miller.array, model: str = "transformer", d_min: float = 0.8, **options: Any) -> ExtendResult:
+def extend(f_obs: miller.array, model: str | None = None, d_min: float = 0.8, **options: Any) -> ExtendResult:
     """Predict the missing amplitudes of `f_obs` out to `d_min`; every measured one is kept as measured.
 
-    Returns an ExtendResult: `.f_extended` (miller.array, also `.as_miller_array()`), `.predicted` (int flags
-    on the same indices, 1 = predicted), `.measured()`, `.provenance` (model, weights, sha256), `.notes`.
+    `model`: a model plugin's name (default: the transformer), or None with `checkpoint=` to take the model
+    the checkpoint records. Returns an ExtendResult: `.f_extended` (miller.array, also `.as_miller_array()`),
+    `.predicted` (int flags on the same indices, 1 = predicted), `.measured()`, `.provenance` (model,
+    weights, sha256), `.notes`.
     """
     from .pipeline import extend as _extend
 

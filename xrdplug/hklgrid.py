@@ -1,4 +1,4 @@
-"""The dense hkl grid the models see, in pure numpy (training never loads cctbx).
+"""The dense hkl grids the models see, in pure numpy (training never loads cctbx).
 
 Laue class 2/m with b unique: (h,k,l) ~ (-h,k,-l) ~ (h,-k,l) ~ (-h,-k,-l). Every reflection therefore has
 a representative with k >= 0 and l >= 0, unique except on the l = 0 plane where (h,k,0) ~ (-h,k,0).
@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 H_MAX, K_MAX, L_MAX = 20, 20, 20
+# the fixed grid of the first models (cells to 16 A at 0.8 A); grids are now sized per cell (grid_shape)
 GRID_SHAPE: tuple[int, int, int] = (2 * H_MAX + 1, K_MAX + 1, L_MAX + 1)
 
 
@@ -104,3 +105,35 @@ def cell_fits(cell: tuple[float, float, float, float, float, float], d_min: floa
     """Does every reflection to d_min of this cell land inside the grid?"""
     hmax, kmax, lmax = max_indices(cell, d_min)
     return hmax <= (shape[0] - 1) // 2 and kmax < shape[1] and lmax < shape[2]
+
+
+def grid_shape(cell: tuple[float, float, float, float, float, float], d_min: float) -> tuple[int, int, int]:
+    """The smallest grid that holds every reflection of this cell to d_min: (2H+1, K+1, L+1)."""
+    hmax, kmax, lmax = max_indices(cell, d_min)
+    return 2 * hmax + 1, kmax + 1, lmax + 1
+
+
+def reciprocal_basis(cell: tuple[float, float, float, float, float, float]) -> np.ndarray:
+    """(3, 3) matrix whose rows are a*, b*, c* in Cartesian A^-1 (any cell; s = hkl @ basis)."""
+    a, b, c, al, be, ga = cell
+    al, be, ga = np.radians([al, be, ga])
+    ca, cb, cg, sg = np.cos(al), np.cos(be), np.cos(ga), np.sin(ga)
+    v = a * b * c * np.sqrt(1 - ca**2 - cb**2 - cg**2 + 2 * ca * cb * cg)
+    # orthogonalisation (x along a, y in the a,b plane); reciprocal rows = inverse transposed
+    m = np.array([[a, b * cg, c * cb], [0.0, b * sg, c * (ca - cb * cg) / sg], [0.0, 0.0, v / (a * b * sg)]])
+    return np.linalg.inv(m)
+
+
+def reciprocal_cartesian(hkl: np.ndarray, cell: tuple[float, float, float, float, float, float]) -> np.ndarray:
+    """(N, 3) Cartesian reciprocal-space vectors s (A^-1) of the indices; |s|^2 = 1/d^2."""
+    return np.asarray(hkl, dtype=np.float64).reshape(-1, 3) @ reciprocal_basis(cell)
+
+
+def grid_reciprocal_cartesian(
+    cell: tuple[float, float, float, float, float, float], shape: tuple[int, int, int]
+) -> np.ndarray:
+    """(3, *shape) Cartesian s of every grid point (h = i - H, k = j, l = k) for this cell."""
+    hm = (shape[0] - 1) // 2
+    h, k, l = np.meshgrid(np.arange(-hm, shape[0] - hm), np.arange(shape[1]), np.arange(shape[2]), indexing="ij")
+    hkl = np.stack([h.ravel(), k.ravel(), l.ravel()], axis=1)
+    return reciprocal_cartesian(hkl, cell).T.reshape(3, *shape)

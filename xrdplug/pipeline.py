@@ -89,7 +89,14 @@ def sha256_of(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def check_fits_model(f_obs: miller.array, d_min: float) -> list[str]:
+# Unique reflections to d_min that a cell-grid model takes: measured (`bench extend`, one core) a 40x25x25 A
+# cell with 50,344 reflections extends in under 1 CPU-s and 0.6 GB for every built-in model; beyond that the
+# grid indices approach the 127 that the transformer's Z-curve keys and the data sets' int8 indices hold.
+MAX_REFLECTIONS = 50000
+TRAINED_MAX_EDGE = 30.0  # A: the shipped models saw cells with edges up to this
+
+
+def check_fits_model(f_obs: miller.array, d_min: float, layout: str = "cell-grid") -> list[str]:
     """Refuse data the models do not cover, saying what is outside and what to do. Returns notes."""
     from cctbx_bridge.grid import check_monoclinic_b
 
@@ -100,7 +107,21 @@ def check_fits_model(f_obs: miller.array, d_min: float) -> list[str]:
     if d_min >= D_LOW:
         raise XrdplugError(f"--d-min {d_min} A is not beyond the models' input resolution {D_LOW} A")
     cell = f_obs.unit_cell().parameters()
-    if not cell_fits(cell, d_min):
+    if layout != "grid41":
+        from cctbx_bridge.grid import target_set
+
+        n = target_set(f_obs, d_min).size()
+        if n > MAX_REFLECTIONS:
+            edges = ", ".join(f"{n_}={v:.2f}" for n_, v in zip("abc", cell[:3]))
+            raise XrdplugError(
+                f"the cell ({edges} A, volume {f_obs.unit_cell().volume():.0f} A^3) has {n} unique reflections to "
+                f"{d_min} A; the models take at most {MAX_REFLECTIONS} (cells to about "
+                f"{MAX_REFLECTIONS / 2.05:.0f} A^3 at 0.8 A); use a larger --d-min"
+            )
+        if max(cell[:3]) > TRAINED_MAX_EDGE:
+            notes.append(f"a cell edge of {max(cell[:3]):.1f} A: the shipped models were trained on edges up to "
+                         f"{TRAINED_MAX_EDGE:g} A, so this is an extrapolation")
+    elif not cell_fits(cell, d_min):
         edges = ", ".join(f"{n}={v:.2f}" for n, v in zip("abc", cell[:3]))
         h = max_indices(cell, d_min)
         limit = (GRID_SHAPE[1] - 1) * d_min
@@ -152,9 +173,25 @@ def measured_amplitudes(data: Any) -> tuple[miller.array, list[str]]:
     return data, notes
 
 
+DEFAULT_MODEL = "transformer"
+
+
+def recorded_shell_r(meta: dict) -> tuple[float | None, str]:
+    """The shell R a checkpoint records for itself: its test figure (shipped weights), else the best validation
+    figure of its training history (a user's own `xrdplug train` checkpoint)."""
+    test = meta.get("test") if isinstance(meta.get("test"), dict) else {}
+    if test.get("r_shell"):
+        return float(test["r_shell"]), "the model's test shell R"
+    vals = [h.get("val_r_shell") for h in meta.get("history") or [] if isinstance(h, dict)]
+    vals = [float(v) for v in vals if isinstance(v, (int, float)) and v > 0]
+    if vals:
+        return min(vals), "the checkpoint's best validation shell R"
+    return None, "a default"
+
+
 def extend(
     f_obs: Any,
-    model: str = "transformer",
+    model: str | None = None,
     d_min: float = D_HIGH,
     checkpoint: str | None = None,
     device: str = "auto",
@@ -163,13 +200,15 @@ def extend(
 
     `f_obs`: a cctbx miller.array of merged amplitudes, or what a reader or an earlier extend returned
     (their predicted reflections are set aside). Every measured reflection is kept exactly as measured,
-    those beyond `d_min` included. `device`: auto (CUDA when torch sees one), cpu or cuda.
+    those beyond `d_min` included. `model` names a plugin (its shipped weights, or `checkpoint` checked to
+    hold that model); with only a `checkpoint`, the model is the one the checkpoint records. `device`: auto
+    (CUDA when torch sees one), cpu or cuda.
     """
     load_torch_first()
     import cctbx_bridge  # noqa: F401  (before anything else of cctbx: see xrdplug.runtime)
     from cctbx_bridge.extension import merge_predictions, model_view
 
-    from .models.batch import make_input, prediction_to_amplitudes
+    from .models.batch import layout_of, make_input, prediction_to_amplitudes
     from .models.checkpoint import load_model, predict
     from .models.training import resolve_device
 
@@ -182,28 +221,40 @@ def extend(
     if f_obs.anomalous_flag() or not f_obs.is_unique_set_under_symmetry():
         raise XrdplugError("extend needs merged, non-anomalous amplitudes (merge_equivalents first)")
     f_obs = f_obs.map_to_asu()
-    notes += check_fits_model(f_obs, d_min)
     dev = resolve_device(device)
-    net, meta = load_model(model, checkpoint=checkpoint, device=dev)
+    if model is None and checkpoint is not None:
+        net, meta = load_model(checkpoint, device=dev)
+    else:
+        net, meta = load_model(model or DEFAULT_MODEL, checkpoint=checkpoint, device=dev)
+    layout = layout_of(net)
+    notes += check_fits_model(f_obs, d_min, layout)
 
     view = model_view(f_obs, d_min, D_LOW)
-    mi = make_input(view.hkl, view.known, view.f_known, view.cell, d_min)
+    mi = make_input(view.hkl, view.known, view.f_known, view.cell, d_min, layout)
     y = predict(net, mi.x[None], device=dev)[0]
     f_pred = prediction_to_amplitudes(y, view.hkl, mi)
 
-    test = meta.get("test") if isinstance(meta.get("test"), dict) else {}
-    shell_r = test.get("r_shell")
+    shell_r, basis = recorded_shell_r(meta)
     sigma_fraction = float(shell_r) if shell_r else PREDICTED_SIGMA_FRACTION
-    f_ext, flags, merge_notes = merge_predictions(f_obs, view, f_pred, d_min, sigma_fraction)
+    table = meta.get("calibration") if isinstance(meta.get("calibration"), dict) else None
+    sigma_pred = None
+    if table:
+        from .models.calibration import sigmas
+
+        sigma_pred = sigmas(table, f_pred, mi.inv_d2)
+    f_ext, flags, merge_notes = merge_predictions(f_obs, view, f_pred, d_min, sigma_fraction, sigma_pred)
     notes += merge_notes
-    basis = "the model's test shell R" if shell_r else "a default"
-    notes.append(f"predicted SIGF = {sigma_fraction:.2f} x F_pred ({basis})")
+    if table:
+        notes.append(f"predicted SIGF from the model's calibration by shell and intensity on "
+                     f"{table.get('structures', '?')} held-out structures (xrdplug/models/calibration.py)")
+    else:
+        notes.append(f"predicted SIGF = {sigma_fraction:.2f} x F_pred ({basis})")
     n_predicted = int(flags.data().count(1))
     ckpt = str(meta.get("checkpoint", ""))
     return ExtendResult(
         f_extended=f_ext,
         predicted=flags,
-        model=str(meta.get("model", model)),
+        model=str(meta.get("model", model or DEFAULT_MODEL)),
         checkpoint=ckpt,
         n_measured=f_ext.size() - n_predicted,
         n_predicted=n_predicted,

@@ -31,6 +31,7 @@ DEFAULT_PHASER = "charge-flipping"
 SOLVED_FRACTION = 0.8
 TOLERANCE = 0.5
 MODEL_PREFERENCE = ("fft-unet", "transformer", "unet")
+WILSON = "wilson"  # in bench_solve's model list: the Wilson-baseline extension
 
 
 # ---------------------------------------------------------------- phasing
@@ -471,6 +472,21 @@ def dataset_cases(
         yield BenchCase(f"{split}-{int(row)}", xs, f)
 
 
+def benchmark_cases(root: str | Path, n: int | None = None, d_high: float = 0.8) -> Iterator[BenchCase]:
+    """The case folders of a benchmark set of `xrdplug cases` (structure.cif with H + data.mtz): the
+    observed data (noise, lost reflections) to d_high stand for the 'true' high-resolution data."""
+    from cctbx_bridge.reflections import read_mtz
+    from cctbx_bridge.structures import read_structure
+
+    dirs = sorted(p.parent for p in Path(root).glob("*/structure.cif") if (p.parent / "data.mtz").is_file())
+    if not dirs:
+        raise XrdplugError(f"{root}: no case folders (structure.cif + data.mtz) found")
+    for d in dirs[:n]:
+        f = read_mtz(d / "data.mtz").f_obs
+        f = f.resolution_filter(d_min=d_high) if f.d_min() < d_high else f
+        yield BenchCase(d.name, read_structure(d / "structure.cif"), f)
+
+
 @dataclass
 class BenchRow:
     condition: str
@@ -491,6 +507,29 @@ class BenchRow:
         return sum(self.seconds) / len(self.seconds) if self.seconds else 0.0
 
 
+UNCERTAINTY_MODES = ("confident", "weighted")
+
+
+def uncertainty_variants(f_ext: miller.array, predicted: miller.array) -> dict[str, miller.array]:
+    """Ways to hand predictions with their SIGF to a phaser: 'confident' keeps the predicted reflections whose
+    SIGF/F is at most the median of the predictions (and every measured one); 'weighted' multiplies each
+    predicted F by 1 / (1 + (SIGF/F)^2), shrinking the doubtful ones as a figure-of-merit map would."""
+    import numpy as np
+    from cctbx.array_family import flex
+
+    f = f_ext.data().as_numpy_array()
+    s = f_ext.sigmas().as_numpy_array() if f_ext.sigmas() is not None else np.zeros_like(f)
+    pred = predicted.data().as_numpy_array() == 1
+    rel = np.where(f > 0, s / np.maximum(f, 1e-12), np.inf)
+    cut = float(np.median(rel[pred])) if pred.any() else np.inf
+    keep = ~pred | (rel <= cut)
+    w = np.where(pred, 1.0 / (1.0 + np.minimum(rel, 1e6) ** 2), 1.0)
+    return {
+        "confident": f_ext.select(flex.bool(keep.tolist())),
+        "weighted": f_ext.customized_copy(data=flex.double(f * w)),
+    }
+
+
 def bench_solve(
     cases: list[BenchCase],
     models: list[str],
@@ -500,6 +539,7 @@ def bench_solve(
     seed: int = 0,
     give_formula: bool = True,
     progress: Callable[[], None] | None = None,
+    uncertainty: bool = False,
     **options: Any,
 ) -> tuple[list[BenchRow], list[dict[str, Any]]]:
     """Solve rate and time per condition: data cut to d_low as given, extended by each model, true d_high.
@@ -512,6 +552,8 @@ def bench_solve(
     from cctbx_bridge.structures import non_hydrogen
 
     conditions = [f"{d_low:g} A as given"] + [f"{d_low:g} A + {m}" for m in models] + [f"true {d_high:g} A"]
+    if uncertainty:
+        conditions[-1:-1] = [f"{d_low:g} A + {m} ({mode})" for m in models if m != WILSON for mode in UNCERTAINTY_MODES]
     rows = {c: BenchRow(c) for c in conditions}
     records: list[dict[str, Any]] = []
     for k, case in enumerate(cases):
@@ -525,6 +567,20 @@ def bench_solve(
         inputs: list[tuple[str, Any]] = [(conditions[0], low)]
         for m in models:
             try:
+                if m == WILSON:  # the baseline: every missing |F| at its Wilson expectation from the content
+                    from cctbx_bridge.wilson import extend_with_wilson, unit_cell_content
+
+                    inputs.append((f"{d_low:g} A + {m}", extend_with_wilson(
+                        low, unit_cell_content(case.structure), d_high)))
+                    continue
+                if uncertainty:
+                    from .pipeline import extend as extend_full
+
+                    res = extend_full(low, model=m, d_min=d_high)
+                    inputs.append((f"{d_low:g} A + {m}", res.f_extended))
+                    for mode, arr in uncertainty_variants(res.f_extended, res.predicted).items():
+                        inputs.append((f"{d_low:g} A + {m} ({mode})", arr))
+                    continue
                 inputs.append((f"{d_low:g} A + {m}", extend_data(low, m, d_min=d_high)))
             except XrdplugError as exc:
                 rows[f"{d_low:g} A + {m}"].errors += 1

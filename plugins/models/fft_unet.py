@@ -11,7 +11,7 @@ from xrdplug.models.plugin import ModelSpec
 WEIGHTS = Path(__file__).parent / "weights"
 
 
-def build(filters=(64, 128, 256), in_channels=4, fourier_kernel=1, fourier_decoder=False):
+def build(filters=(64, 128, 256), in_channels=7, fourier_kernel=1, fourier_decoder=False):
     from xrdplug.models.unet import UNet3D
 
     return UNet3D(
@@ -26,7 +26,7 @@ def build(filters=(64, 128, 256), in_channels=4, fourier_kernel=1, fourier_decod
 MODEL = ModelSpec(
     name="fft-unet",
     description="3D UNet with residual spatial + Fourier-domain blocks (reference FFT_UNet)",
-    default_hparams={"filters": [64, 128, 256], "in_channels": 4, "fourier_kernel": 1, "fourier_decoder": False},
+    default_hparams={"filters": [64, 128, 256], "in_channels": 7, "fourier_kernel": 1, "fourier_decoder": False},
     builder=build,
     weights=WEIGHTS / "fft_unet.pt",
 )

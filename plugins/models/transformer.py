@@ -1,5 +1,7 @@
-"""Built-in model plugin `transformer`: XRD_Transformer with attention over the reflections to predict
-(embedding 128, depth 5, 4 heads, MLP ratio 4, dropout 0.1, one-hot h/k/l; ~1.0M)."""
+"""Built-in model plugin `transformer`: XRD_Transformer over the target reflections of any cell, with
+windowed (local) and latent (global) attention at linear cost (reference width: embedding 128, depth 5,
+4 heads, MLP ratio 4, dropout 0.1). Checkpoints of the first design (one-hot hkl on the fixed 41x21x21 grid:
+`grid_shape` in their hyper-parameters) load as `LegacyXRDTransformer`."""
 
 from __future__ import annotations
 
@@ -11,20 +13,29 @@ from xrdplug.models.plugin import ModelSpec
 WEIGHTS = Path(__file__).parent / "weights"
 
 
-def build(embed_dim=128, depth=5, heads=4, mlp_ratio=4.0, dropout=0.1, grid_shape=(41, 21, 21), keys="all"):
+def build(embed_dim=128, depth=5, heads=4, mlp_ratio=4.0, dropout=0.1, window=64, latents=16, fourier_features=32,
+          grid_shape=None, keys=None):
+    if grid_shape is not None:  # a checkpoint of the first, fixed-grid design
+        from xrdplug.models.transformer import LegacyXRDTransformer
+
+        return LegacyXRDTransformer(grid_shape=grid_shape, embed_dim=embed_dim, depth=depth, heads=heads,
+                                    mlp_ratio=mlp_ratio, dropout=dropout, keys=keys or "all")
+    if keys is not None:
+        from xrdplug.errors import XrdplugError
+
+        raise XrdplugError("transformer: 'keys' belongs to the fixed-grid design (give grid_shape=[41,21,21] too)")
     from xrdplug.models.transformer import XRDTransformer
 
-    return XRDTransformer(
-        grid_shape=grid_shape, embed_dim=embed_dim, depth=depth, heads=heads, mlp_ratio=mlp_ratio, dropout=dropout,
-        keys=keys,
-    )
+    return XRDTransformer(embed_dim=embed_dim, depth=depth, heads=heads, mlp_ratio=mlp_ratio, dropout=dropout,
+                          window=window, latents=latents, fourier_features=fourier_features)
 
 
 MODEL = ModelSpec(
     name="transformer",
-    description="XRD_Transformer: attention over target reflections (one-hot hkl + F + known + s2 tokens)",
+    description="XRD_Transformer: windowed + latent attention over the target reflections of any cell",
     default_hparams={
-        "embed_dim": 128, "depth": 5, "heads": 4, "mlp_ratio": 4.0, "dropout": 0.1, "grid_shape": [41, 21, 21], "keys": "all",
+        "embed_dim": 128, "depth": 5, "heads": 4, "mlp_ratio": 4.0, "dropout": 0.1, "window": 64, "latents": 16,
+        "fourier_features": 32, "grid_shape": None, "keys": None,
     },
     builder=build,
     weights=WEIGHTS / "transformer.pt",

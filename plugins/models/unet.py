@@ -10,7 +10,7 @@ from xrdplug.models.plugin import ModelSpec
 WEIGHTS = Path(__file__).parent / "weights"
 
 
-def build(filters=(64, 128, 256), in_channels=4):
+def build(filters=(64, 128, 256), in_channels=7):
     from xrdplug.models.unet import UNet3D
 
     return UNet3D(in_channels=in_channels, filters=filters)
@@ -19,7 +19,7 @@ def build(filters=(64, 128, 256), in_channels=4):
 MODEL = ModelSpec(
     name="unet",
     description="3D UNet on the 41x21x21 hkl grid (reference baseline; sees the cell through s2)",
-    default_hparams={"filters": [64, 128, 256], "in_channels": 4},
+    default_hparams={"filters": [64, 128, 256], "in_channels": 7},
     builder=build,
     weights=WEIGHTS / "unet.pt",
 )

@@ -25,8 +25,15 @@ from ._options import (
 
 def extend(
     file: Annotated[Path, typer.Argument(help="Reflection file measured to 1.5 A (MTZ, .hkl, CIF, XDS_ASCII)")],
-    model: Annotated[str, typer.Option("--model", "-m", help="Model plugin (unet, fft-unet, transformer)")] = "transformer",
-    checkpoint: Annotated[Path | None, typer.Option("--checkpoint", help="Use this checkpoint instead of the shipped weights")] = None,
+    model: Annotated[
+        str | None,
+        typer.Option("--model", "-m", help="Model plugin (unet, fft-unet, transformer; default transformer, or the "
+                     "model a --checkpoint holds)"),
+    ] = None,
+    checkpoint: Annotated[
+        Path | None, typer.Option("--checkpoint", help="Use this checkpoint instead of the shipped weights "
+                                  "(its model is read from it)"),
+    ] = None,
     d_min: Annotated[float, typer.Option("--d-min", help="Resolution to extend to (A)")] = 0.8,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Output .mtz or .cif (default: NAME_extended.mtz)")] = None,
     cut: Cut = None,
@@ -72,50 +79,19 @@ def extend(
 
 
 def bench_extend(
-    models: Annotated[list[str] | None, typer.Option("--model", "-m", help="Models to time (default: all with weights)")] = None,
-    repeat: Annotated[int, typer.Option("--repeat", help="Timed runs per model")] = 5,
+    models: Annotated[list[str] | None, typer.Option("--model", "-m", help="Models to time (default: all three)")] = None,
+    repeat: Annotated[int, typer.Option("--repeat", help="Timed runs per model and cell (the fastest is shown)")] = 2,
+    untrained: Annotated[
+        bool, typer.Option("--untrained", help="Time each model at its shipped size with random weights")
+    ] = False,
 ) -> None:
-    """Time `extend` of the thpp data (cctbx-base's example, cut to 1.5 A) per model, after start-up."""
-    import statistics
-    import subprocess
-    import sys
-    import time
+    """Time and peak memory of `extend` per model on a small (8 A), medium (16 A) and large (28 A) cell, one
+    core, each in a fresh process; shell R beside the Wilson baseline on the same structure."""
+    from ..models.bench_extend import bench_extend as run
+    from ..plugin_manager import canonical
 
-    from rich.console import Console
-    from rich.table import Table
-
-    from ..pipeline import load_torch_first
-
-    load_torch_first()
-    t = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import xrdplug, torch, cctbx_bridge.reflections"], check=True)
-    startup = time.perf_counter() - t
-    from ..pipeline import extend as run_extend
-    from ..solving import models_with_weights, thpp_data
-
-    f15 = thpp_data()[0].resolution_filter(d_min=1.5)
-    names = models or models_with_weights()
-    if not names:
-        raise typer.BadParameter("no model has weights; give --model NAME with trained weights")
-    table = Table(title=f"extend thpp (P2_1/n, {f15.size()} reflections to 1.5 A) -> 0.8 A, CPU")
-    for col in ("model", "first call (s)", f"median of {repeat} (s)", "predicted"):
-        table.add_column(col)
-    for name in names:
-        t = time.perf_counter()
-        res = run_extend(f15, model=name, device="cpu")
-        first = time.perf_counter() - t
-        times = []
-        for _ in range(repeat):
-            t = time.perf_counter()
-            run_extend(f15, model=name, device="cpu")
-            times.append(time.perf_counter() - t)
-        table.add_row(name, f"{first:.3f}", f"{statistics.median(times):.3f}", str(res.n_predicted))
-    con = Console()
-    import torch
-
-    con.print(table)
-    con.print(f"process start-up (python + xrdplug + torch + cctbx imports): {startup:.2f} s; "
-              f"torch threads: {torch.get_num_threads()}")
+    names = [canonical(m) for m in models] if models else ["unet", "fft-unet", "transformer"]
+    run(names, untrained=untrained, repeat=repeat)
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:

@@ -208,7 +208,9 @@ def bench_solve(
     cases: Annotated[
         Path | None,
         typer.Option("--cases", help="A folder of benchmark cases (structure.cif, data.mtz, molecule.smi per "
-                     "folder, e.g. benchmarks/molecular/heldout): solve rates per phaser at --d-low"),
+                     "folder, e.g. benchmarks/molecular/heldout): solve rates per phaser at --resolutions; "
+                     "with -m, the cases' own data cut to --d-low, extended by each model beside the Wilson "
+                     "extension"),
     ] = None,
     also: Annotated[
         list[str] | None, typer.Option("--also", help="With --cases: more phasers to run on the same data")
@@ -238,11 +240,16 @@ def bench_solve(
                      "budget (--set, random or --data structures)"),
     ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="With --set: one record per run here")] = None,
+    uncertainty: Annotated[
+        bool, typer.Option("--uncertainty", help="Also phase each model's extension using its predicted SIGF: "
+                           "confident predictions only, and predictions weighted by 1/(1+(SIGF/F)^2)")
+    ] = False,
 ) -> None:
-    """Solve rate and time for data cut to --d-low, extended by each model, and the true --d-high data;
-    with --cases, solve rates of phasers on a fixed set of benchmark cases; with --set, charge flipping
-    against smtbx's own driver on a fixed set, per space group and resolution."""
-    if cases is not None:
+    """Solve rate and time for data cut to --d-low, extended by each model (beside the Wilson-baseline
+    extension), and the true --d-high data; with --cases, solve rates of phasers on a fixed set of benchmark
+    cases (with -m: of the extended data); with --set, charge flipping against smtbx's own driver on a fixed
+    set, per space group and resolution."""
+    if cases is not None and not models and models_old is None:
         bench_cases(cases, [phaser, *(also or [])], resolutions or f"{d_low:g}", results, seed, n, budget)
         return
     from rich.console import Console
@@ -259,7 +266,8 @@ def bench_solve(
         _bench_set(console, structures, n, resolutions or "0.8,1.0,1.2", yardstick, seed, attempts, budget,
                    json_out, overwrite)
         return
-    n = 20 if n is None else n
+    if cases is None:
+        n = 20 if n is None else n
     if not d_high < d_low:
         raise XrdplugError("--d-high must be finer (smaller) than --d-low")
     if plot is not None:
@@ -273,8 +281,8 @@ def bench_solve(
         names = [m.strip() for m in models_old.split(",") if m.strip()]
     names = names or ["all"]
     if names == ["all"]:
-        chosen = trained
-        if not chosen:
+        chosen = [solving.WILSON, *trained]  # the Wilson baseline beside every model
+        if not trained:
             console.print(
                 "[yellow]note:[/yellow] no model has trained weights: the extended rows are skipped "
                 "(train with `xrdplug train`, see `xrdplug plugins`)"
@@ -286,9 +294,15 @@ def bench_solve(
         from ..plugin_manager import canonical, registry
 
         for m in chosen:
-            registry().get("model", m)
-        chosen = [canonical(m) for m in chosen]
-    if data is not None:
+            if m.lower() != solving.WILSON:
+                registry().get("model", m)
+        chosen = [solving.WILSON if m.lower() == solving.WILSON else canonical(m) for m in chosen]
+        if solving.WILSON not in chosen:
+            chosen.insert(0, solving.WILSON)  # every model figure stands beside the baseline
+    if cases is not None:
+        cases_iter = solving.benchmark_cases(cases, n=n, d_high=d_high)
+        source = str(cases)
+    elif data is not None:
         if not data.exists():
             raise XrdplugError(f"{data}: no such data set folder")
         cases_iter = solving.dataset_cases(data, split=split, n=n, d_high=d_high)
@@ -311,6 +325,7 @@ def bench_solve(
             phaser=phaser,
             seed=seed,
             progress=lambda: prog.advance(task),
+            uncertainty=uncertainty,
             **{k: v for k, v in {"max_attempts": attempts, "budget": budget}.items() if v is not None},
         )
     console.print(solving.bench_table(rows, title))

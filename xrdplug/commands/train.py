@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from ..errors import XrdplugError
+
 
 def train(
     model: Annotated[str, typer.Option("--model", "-m", help="Model plugin name (unet, fft-unet, transformer, ...)")],
@@ -39,6 +41,20 @@ def train(
     time_limit: Annotated[
         float | None, typer.Option("--time-limit", help="Stop after this many minutes (checkpoint kept)")
     ] = None,
+    cpu_limit: Annotated[
+        float | None, typer.Option("--cpu-limit", help="Stop after this many CPU-minutes of this process "
+                                   "(checkpoint kept; honest on a shared machine)")
+    ] = None,
+    size: Annotated[
+        str, typer.Option("--size", help="shipped: the built-in model's shipped size; reference: the reference "
+                          "work's hyper-parameters (the plugin's defaults)")
+    ] = "shipped",
+    no_progress: Annotated[
+        bool, typer.Option("--no-progress", help="No progress bar or per-batch lines (epoch lines only)")
+    ] = False,
+    log_every: Annotated[
+        int, typer.Option("--log-every", help="When output is not a terminal: a progress line every N batches")
+    ] = 50,
 ) -> None:
     """Train a model plugin: MSE on normalised |F| over the predicted shell, validation each epoch,
     a checkpoint each epoch. Under `torchrun --nproc_per_node N` it trains with DistributedDataParallel."""
@@ -50,7 +66,7 @@ def train(
         model=model, data=str(data), out=str(out), epochs=epochs, batch_size=batch_size, lr=lr, device=device,
         resume=resume, overwrite=overwrite, seed=seed, max_samples=max_samples, epoch_samples=epoch_samples,
         val_samples=val_samples, hparams=parse_hparams(hparams), workers=workers, threads=threads,
-        time_limit_min=time_limit,
+        time_limit_min=time_limit, cpu_limit_min=cpu_limit, size=size, progress=not no_progress, log_every=log_every,
     )
     meta = run(cfg)
     if meta:
@@ -68,7 +84,7 @@ def train_shipped(
     models: Annotated[
         list[str] | None, typer.Option("--model", "-m", help="Only these (default: unet, fft-unet, transformer)")
     ] = None,
-    minutes: Annotated[float | None, typer.Option(help="Training minutes per model (default: each recipe's)")] = None,
+    minutes: Annotated[float | None, typer.Option(help="Training minutes per model (CPU-minutes on CPU; default: each recipe's)")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda")] = "auto",
     work: Annotated[Path, typer.Option(help="Folder for the full training checkpoints")] = Path("runs/shipped"),
     eval_samples: Annotated[int | None, typer.Option("--eval-samples", help="Test samples to score")] = None,
@@ -79,13 +95,23 @@ def train_shipped(
     recipe: Annotated[
         str, typer.Option(help="cpu: the small shipped recipes; reference: reference sizes, whole epochs (GPU)")
     ] = "cpu",
+    ship: Annotated[
+        bool, typer.Option("--ship", help="Replace the shipped weights (only by a candidate that measures at least "
+                           "as well on the same test split)")
+    ] = False,
+    allow_worse: Annotated[
+        bool, typer.Option("--allow-worse", help="With --ship: ship even a candidate that measures worse (said)")
+    ] = False,
 ) -> None:
-    """Retrain the built-in models' shipped weights with their recorded recipes, evaluate them on the test
-    split, and rewrite plugins/models/weights/{NAME.pt, NAME.json, README.md}."""
+    """Retrain the built-in models with their recorded recipes into --work and score each candidate beside the
+    shipped weights and the baselines on the test split. Only with --ship are plugins/models/weights/
+    {NAME.pt, NAME.json, README.md} replaced, and never by a worse model unless --allow-worse."""
     from ..models.shipped import retrain
 
+    if allow_worse and not ship:
+        raise XrdplugError("--allow-worse only makes sense with --ship")
     retrain(data=data, models=models, minutes=minutes, device=device, work=work, eval_samples=eval_samples, threads=threads,
-            resume=resume, recipe=recipe)
+            resume=resume, recipe=recipe, ship=ship, allow_worse=allow_worse)
 
 
 def bench_train(
@@ -95,14 +121,15 @@ def bench_train(
     hparams: Annotated[
         list[str] | None, typer.Option("--hparams", help="Overrides for every model (key=value or JSON)")
     ] = None,
-    shipped: Annotated[bool, typer.Option("--shipped", help="Use each model's shipped hyper-parameters")] = False,
+    size: Annotated[str, typer.Option("--size", help="shipped (the shipped sizes) or reference")] = "shipped",
     data: Annotated[Path | None, typer.Option("--data", help="Take batches from this data set (default: toy data)")] = None,
     threads: Annotated[int | None, typer.Option(help="torch CPU threads")] = None,
 ) -> None:
-    """Training samples per second (forward + backward + Adam step) per model, on CPU and on CUDA if present."""
+    """Training samples per second (forward + backward + Adam step) per model and cell size (8, 16, 28 A; or
+    a batch of --data), on CPU (per CPU-second) and on CUDA if present."""
     from ..models.bench import bench_train as run
 
-    run(models=models, batch_size=batch_size, steps=steps, hparams=hparams, shipped=shipped, data=data, threads=threads)
+    run(models=models, batch_size=batch_size, steps=steps, hparams=hparams, size=size, data=data, threads=threads)
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:

@@ -1,18 +1,19 @@
 """PyTorch Dataset over the shards of `xrdplug simulate` (numpy + torch only: never loads cctbx).
 
-Each item is a dict of tensors, ready for the default collate::
+Each item is a dict of tensors on the sample's own grid (D, H, W) = `batch.input_shape(cell, d_high, layout)`
+(`xrdplug.models.training.collate` pads a batch to its largest member)::
 
-    x       float32 (4, 41, 21, 21)  the model input of `xrdplug.models.batch.make_input`
-    y       float32 (41, 21, 21)     normalised target |F| on the grid (`batch.target_grid`), 0 off-target
-    known   bool    (41, 21, 21)     reflections with d >= d_low (the "measured" 1.5 A data)
-    target  bool    (41, 21, 21)     every reflection to d_high (inside the sphere, not systematically absent)
-    wilson  float32 (2,)             (a, b) of the Wilson line fitted on the known reflections
-    index   int64   ()               the sample's row in index.npz (for `raw` / `load_sample`)
+    x       float32 (C, D, H, W)  the model input of `xrdplug.models.batch.make_input` (C = 7; 4 for "grid41")
+    y       float32 (D, H, W)     normalised target |F| on the grid (`batch.target_grid`), 0 off-target
+    known   bool    (D, H, W)     reflections with d >= d_low (the "measured" 1.5 A data)
+    target  bool    (D, H, W)     every reflection to d_high (inside the sphere, not systematically absent)
+    wilson  float32 (2,)          (a, b) of `xrdplug.normalise`, fitted on the known reflections
+    index   int64   ()            the sample's row in index.npz (for `raw` / `load_sample`)
 
-Normalisation (`xrdplug.normalise`): from the KNOWN reflections only, ln<F^2> = a + b/d^2 is fitted over
-resolution shells, and every amplitude is divided by sqrt(exp(a + b/d^2)). It is invertible:
-F = y * sqrt(exp(a + b/d^2)) at each reflection (`normalise.denormalise(y_at_hkl, 1/d^2, a, b)` or
-`batch.prediction_to_amplitudes`), so predictions go back to the input's own scale.
+Normalisation (`xrdplug.normalise`): a scale exp(a) fitted on the KNOWN reflections only under a fixed
+light-atom fall-off; F = y * normalise.scale_at(1/d^2, a, b) at each reflection is the one inverse
+(`normalise.denormalise(y_at_hkl, 1/d^2, a, b)` or `batch.prediction_to_amplitudes`), so predictions go back
+to the input's own scale.
 
 Caching: a shard's arrays are loaded once per process (decompressed once) and kept, up to `cache_shards`
 shards (default: all of them: about 5 bytes per reflection, i.e. ~10 kB per sample, 200 MB for 20k samples).
@@ -42,23 +43,26 @@ def known_mask(hkl: np.ndarray, cell: tuple[float, ...], d_low: float) -> np.nda
     return inv_d2 <= (1.0 / d_low**2) * (1.0 + 1e-9)
 
 
-def make_item(raw: dict[str, Any], d_low: float, d_high: float) -> dict[str, np.ndarray]:
-    """Numpy version of one Dataset item from a raw sample.
-
-    Samples with noise numbers (molecular ones) give the model what a diffractometer measures: the
-    observed amplitudes of `noise.observe` for d >= d_low, minus the reflections it lost; the target stays
-    the exact |F|.
-    """
+def observed_input(raw: dict[str, Any], d_low: float) -> tuple[np.ndarray, np.ndarray | None]:
+    """(known, values): which reflections a model is given and, where they differ from the exact |F|, the
+    measured amplitudes (samples with noise numbers: `xrdplug.data.noise.observe`; else None)."""
     hkl, f, cell = raw["hkl"], raw["f"], raw["cell"]
     known = known_mask(hkl, cell, d_low)
-    values = f
-    if "noise" in raw:
-        from .noise import observe
+    if "noise" not in raw:
+        return known, None
+    from .noise import observe
 
-        obs = observe(hkl, f, cell, str(raw["space_group"]), raw["noise"])
-        known = known & obs.observed
-        values = obs.f_obs.astype(np.float32)
-    mi = batch.make_input(hkl, known, values[known], cell, d_high)
+    obs = observe(hkl, f, cell, str(raw["space_group"]), raw["noise"])
+    return known & obs.observed, obs.f_obs.astype(np.float32)
+
+
+def make_item(raw: dict[str, Any], d_low: float, d_high: float, layout: str = batch.LAYOUT) -> dict[str, np.ndarray]:
+    """Numpy version of one Dataset item from a raw sample: the measured input (with the data's noise and
+    lost reflections where the sample has them) and the exact |F| as the target."""
+    hkl, f, cell = raw["hkl"], raw["f"], raw["cell"]
+    known, values = observed_input(raw, d_low)
+    given = f if values is None else values
+    mi = batch.make_input(hkl, known, given[known], cell, d_high, layout)
     y = batch.target_grid(hkl, f, mi)
     return {
         "x": mi.x,
@@ -78,8 +82,10 @@ class ShardDataset(Dataset):
         split: str | None = "train",
         d_low: float | None = None,
         cache_shards: int | None = None,
+        layout: str = batch.LAYOUT,
     ) -> None:
         self.root = Path(root)
+        self.layout = layout
         self.meta = shards.read_meta(self.root)
         self.index = shards.load_index(self.root)
         self.d_high = float(self.meta["d_high"])
@@ -111,6 +117,11 @@ class ShardDataset(Dataset):
             self._cache.move_to_end(k)
         return a
 
+    def grid_volumes(self) -> np.ndarray:
+        """Grid voxels of every sample of this split (for batching by size), from the index alone."""
+        cells = np.asarray(self.index["cell"])[self.rows]
+        return np.array([int(np.prod(batch.input_shape(tuple(c), self.d_high, self.layout))) for c in cells])
+
     def row(self, i: int) -> int:
         if not -len(self) <= i < len(self):
             raise IndexError(f"sample {i} out of range ({len(self)} in split {self.split})")
@@ -125,7 +136,7 @@ class ShardDataset(Dataset):
         return shards.sample_from_shard(self._shard(int(self.index["shard"][r])), int(self.index["pos"][r]))
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        item = make_item(self.raw(i), self.d_low, self.d_high)
+        item = make_item(self.raw(i), self.d_low, self.d_high, self.layout)
         out = {k: torch.from_numpy(v) for k, v in item.items()}
         out["index"] = torch.tensor(self.row(i), dtype=torch.int64)
         return out

@@ -180,7 +180,7 @@ def predict(
     batch_size: int = 16,
     device: str | torch.device | None = None,
 ) -> np.ndarray:
-    """Predict F_norm for x (B, 4, *grid) -> (B, *grid) float32.
+    """Predict F_norm for x (B, C, *grid) -> (B, *grid) float32 (`xrdplug.models.batch`).
 
     Known reflections are pasted back exactly (channel 0 where channel 1 is 1), predictions are clipped at 0,
     and everything outside the target mask (channel 2) is 0.
@@ -188,8 +188,8 @@ def predict(
     x = np.asarray(x, dtype=np.float32)
     if x.ndim == 4:
         x = x[None]
-    if x.ndim != 5 or x.shape[1] != 4:
-        raise XrdplugError(f"model input must be (B, 4, *grid), got {tuple(x.shape)}")
+    if x.ndim != 5 or x.shape[1] < 3:
+        raise XrdplugError(f"model input must be (B, C, *grid) with C >= 3, got {tuple(x.shape)}")
     if device is None:
         try:
             device = next(model.parameters()).device

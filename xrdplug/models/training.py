@@ -46,10 +46,13 @@ class TrainConfig:
     hparams: dict[str, Any] = field(default_factory=dict)
     workers: int = 0
     time_limit_min: float | None = None
+    cpu_limit_min: float | None = None  # stop after this much CPU time of this process (honest on a shared CPU)
     threads: int | None = None
-    progress: bool = True
+    progress: bool = True  # a bar on a terminal, else a line every `log_every` batches; False: epoch lines only
+    log_every: int = 50
     weight_decay: float = 0.0
     patience: int = 2
+    size: str = "shipped"  # shipped: the built-in model's shipped size; reference: the plugin's default_hparams
 
 
 def resolve_device(device: str) -> torch.device:
@@ -65,8 +68,10 @@ def resolve_device(device: str) -> torch.device:
     raise XrdplugError(f"--device {device}: expected auto, cpu or cuda")
 
 
-def open_split(root: str | os.PathLike[str], split: str, max_samples: int | None = None) -> Dataset:
-    """The simulator's ShardDataset for one split, optionally cut to its first `max_samples`."""
+def open_split(root: str | os.PathLike[str], split: str, max_samples: int | None = None,
+               layout: str = "cell-grid") -> Dataset:
+    """The simulator's ShardDataset for one split (items in the given input layout), optionally cut to its
+    first `max_samples`."""
     root = Path(root)
     if not root.is_dir():
         raise XrdplugError(f"{root}: no such data folder (make one with `xrdplug simulate --out {root}`)")
@@ -75,7 +80,7 @@ def open_split(root: str | os.PathLike[str], split: str, max_samples: int | None
     except ImportError as exc:
         raise XrdplugError(f"the data set reader is not available ({exc})") from None
     try:
-        ds = ShardDataset(root, split=split)
+        ds = ShardDataset(root, split=split, layout=layout)
     except XrdplugError:
         raise
     except (OSError, ValueError, KeyError) as exc:
@@ -97,13 +102,66 @@ def dataset_d_high(ds: Dataset) -> float:
 
 
 def collate(items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+    """Stack items, zero-padding grids of different sizes to the largest (padding has no target)."""
+    from .batch import pad_stack
+
     out = {
-        "x": torch.from_numpy(np.stack([np.asarray(it["x"], dtype=np.float32) for it in items])),
-        "y": torch.from_numpy(np.stack([np.asarray(it["y"], dtype=np.float32) for it in items])),
+        "x": torch.from_numpy(pad_stack([np.asarray(it["x"], dtype=np.float32) for it in items])),
+        "y": torch.from_numpy(pad_stack([np.asarray(it["y"], dtype=np.float32) for it in items])),
     }
     if all("wilson" in it for it in items):
         out["wilson"] = torch.from_numpy(np.stack([np.asarray(it["wilson"], dtype=np.float32) for it in items]))
     return out
+
+
+def grid_volumes(ds: Dataset) -> np.ndarray | None:
+    """Grid voxels per sample (ShardDataset or a Subset of one), or None when the data set cannot say."""
+    base, idx = (ds.dataset, np.asarray(ds.indices)) if isinstance(ds, Subset) else (ds, None)
+    fn = getattr(base, "grid_volumes", None)
+    if fn is None:
+        return None
+    v = fn()
+    return v[idx] if idx is not None else v
+
+
+class BucketBatchSampler(torch.utils.data.Sampler):
+    """Batches of structures with similar grid sizes, so that a padded batch is mostly real reflections.
+
+    Each epoch: a random draw of `num_samples` indices (all when None) from `generator`, cut into chunks of
+    `chunk` batches, each chunk sorted by grid volume and cut into batches, and the batches shuffled. With
+    shuffle=False (validation) the order is by size within chunks of the natural order.
+    """
+
+    def __init__(self, sizes: np.ndarray, batch_size: int, num_samples: int | None = None,
+                 generator: torch.Generator | None = None, drop_last: bool = False, chunk: int = 50,
+                 shuffle: bool = True):
+        self.sizes = np.asarray(sizes)
+        self.batch_size = int(batch_size)
+        self.num_samples = min(int(num_samples), len(self.sizes)) if num_samples else len(self.sizes)
+        self.generator = generator
+        self.drop_last = drop_last
+        self.chunk = chunk
+        self.shuffle = shuffle
+
+    def __iter__(self):
+        n = len(self.sizes)
+        order = torch.randperm(n, generator=self.generator).tolist() if self.shuffle else list(range(n))
+        order = order[: self.num_samples]
+        batches: list[list[int]] = []
+        span = self.chunk * self.batch_size
+        for c in range(0, len(order), span):
+            part = sorted(order[c : c + span], key=lambda i: self.sizes[i])
+            batches += [part[i : i + self.batch_size] for i in range(0, len(part), self.batch_size)]
+        if self.drop_last:
+            batches = [b for b in batches if len(b) == self.batch_size]
+        if self.shuffle:
+            perm = torch.randperm(len(batches), generator=self.generator).tolist()
+            batches = [batches[i] for i in perm]
+        return iter(batches)
+
+    def __len__(self) -> int:
+        full, rest = divmod(self.num_samples, self.batch_size)
+        return full if self.drop_last else full + bool(rest)
 
 
 def masked_mse(pred: torch.Tensor, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -202,19 +260,32 @@ class _Dist:
 @torch.no_grad()
 def validate(model: torch.nn.Module, loader: DataLoader, device: torch.device, d_high: float,
              amp_dtype: torch.dtype | None = None) -> dict[str, Any]:
+    """Validation MSE (the loss) and shell R with a fitted scale, from the grids (the l = 0 plane's mirror
+    voxels count twice here; `xrdplug evaluate` scores each reflection once)."""
+    from .. import normalise
+
     model.eval()
     scores = Scores(d_high=d_high)
+    flat = Scores(d_high=d_high)  # reference: F_norm = 1 everywhere, i.e. the fixed light-atom fall-off
     for batch in loader:
         x = batch["x"].to(device, non_blocking=True)
         with torch.autocast(device_type=device.type, dtype=amp_dtype or torch.float16, enabled=amp_dtype is not None):
             y = model(x)
         xn = batch["x"].numpy()
         yp = paste_known(xn, y.float().cpu().numpy())
+        yt = batch["y"].numpy()
         wil = batch["wilson"].numpy() if "wilson" in batch else np.zeros((len(xn), 2), np.float32)
-        scores.add(xn, batch["y"].numpy(), yp, wil)
+        for i in range(len(xn)):
+            t = xn[i, 2] > 0.5
+            inv_d2 = xn[i, 3][t].astype(np.float64) / d_high**2
+            sc = normalise.scale_at(inv_d2, float(wil[i, 0]), float(wil[i, 1]))
+            kn = xn[i, 1][t] > 0.5
+            scores.add(yt[i][t] * sc, yp[i][t] * sc, kn, inv_d2)
+            flat.add(yt[i][t] * sc, np.where(kn, yt[i][t], 1.0) * sc, kn, inv_d2)
     model.train()
     s = scores.summary()
-    return {"mse": s["mse"], "r_shell": s["r_shell"], "r_all": s["r_all"], "samples": s["samples"]}
+    return {"mse": s["mse"], "r_shell": s["r_shell"], "r_all": s["r_all"], "samples": s["samples"],
+            "r_shell_flat": flat.summary()["r_shell"]}
 
 
 def train(
@@ -222,9 +293,12 @@ def train(
     registry: Registry | None = None,
     train_set: Dataset | None = None,
     val_set: Dataset | None = None,
-    log: Callable[[str], None] = print,
+    log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Train (or resume) a model; returns the final checkpoint's meta. Datasets default to cfg.data's splits."""
+    if log is None:
+        def log(msg: str) -> None:  # flushed, so that piped output (nohup, CI logs) shows each line as it comes
+            print(msg, flush=True)
     if registry is None:
         from ..plugin_manager import registry as get_registry
 
@@ -240,12 +314,19 @@ def train(
     if cfg.batch_size < 1:
         raise XrdplugError("--batch-size must be at least 1")
     out = Path(cfg.out)
-    if not out.parent.is_dir():
-        raise XrdplugError(f"{out}: the folder {out.parent} does not exist; create it first")
+    if cfg.size not in ("shipped", "reference"):
+        raise XrdplugError(f"--size {cfg.size}: expected shipped or reference")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)  # like simulate's --out: the folder is made
+    except OSError as exc:
+        raise XrdplugError(f"{out}: cannot create the folder {out.parent} ({exc.strerror})") from None
 
     # ---- resume or fresh start
     start_epoch, history, ckpt = 1, [], None
-    hparams = {**plugin.default_hparams, **cfg.hparams}
+    from .recipes import shipped_hparams
+
+    size_hparams = shipped_hparams(name) if cfg.size == "shipped" else {}
+    hparams = {**plugin.default_hparams, **size_hparams, **cfg.hparams}
     if cfg.resume:
         if not out.is_file():
             raise XrdplugError(f"--resume: no checkpoint at {out} to continue; drop --resume to start afresh")
@@ -269,11 +350,14 @@ def train(
     n_params = count_parameters(model)
 
     # ---- data
+    from .batch import layout_of
+
+    layout = layout_of(model)
     if train_set is None:
         if not cfg.data:
             raise XrdplugError("no training data: pass --data DIR")
-        train_set = open_split(cfg.data, "train", cfg.max_samples)
-        val_set = open_split(cfg.data, "val", cfg.val_samples) if val_set is None else val_set
+        train_set = open_split(cfg.data, "train", cfg.max_samples, layout)
+        val_set = open_split(cfg.data, "val", cfg.val_samples, layout) if val_set is None else val_set
     d_high = dataset_d_high(train_set)
     sampler = None
     if dist_.enabled:
@@ -281,22 +365,32 @@ def train(
 
         sampler = DistributedSampler(train_set, num_replicas=dist_.world, rank=dist_.rank, shuffle=True, seed=cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed + start_epoch)
-    if sampler is None and cfg.epoch_samples is not None and cfg.epoch_samples < len(train_set):
-        # each epoch: a fresh random draw of epoch_samples training samples (without replacement)
-        from torch.utils.data import RandomSampler
-
-        sampler = RandomSampler(train_set, replacement=False, num_samples=cfg.epoch_samples, generator=gen)
     pin = device.type == "cuda"
-    train_loader = DataLoader(
-        train_set, batch_size=cfg.batch_size, shuffle=sampler is None, sampler=sampler, collate_fn=collate,
-        num_workers=cfg.workers, drop_last=len(train_set) > cfg.batch_size, generator=gen if sampler is None else None, pin_memory=pin,
-        persistent_workers=cfg.workers > 0,
-    )
-    val_loader = (
-        DataLoader(val_set, batch_size=cfg.batch_size, shuffle=False, collate_fn=collate, num_workers=cfg.workers,
-                   pin_memory=pin)
-        if val_set is not None else None
-    )
+    sizes = grid_volumes(train_set) if sampler is None else None
+    drop_last = len(train_set) > cfg.batch_size
+    if sizes is not None:
+        # batches of similar grid size (each epoch a fresh random draw of epoch_samples, without replacement)
+        batch_sampler = BucketBatchSampler(sizes, cfg.batch_size, cfg.epoch_samples, gen, drop_last)
+        train_loader = DataLoader(train_set, batch_sampler=batch_sampler, collate_fn=collate, num_workers=cfg.workers,
+                                  pin_memory=pin, persistent_workers=cfg.workers > 0)
+    else:
+        if sampler is None and cfg.epoch_samples is not None and cfg.epoch_samples < len(train_set):
+            from torch.utils.data import RandomSampler
+
+            sampler = RandomSampler(train_set, replacement=False, num_samples=cfg.epoch_samples, generator=gen)
+        train_loader = DataLoader(
+            train_set, batch_size=cfg.batch_size, shuffle=sampler is None, sampler=sampler, collate_fn=collate,
+            num_workers=cfg.workers, drop_last=drop_last, generator=gen if sampler is None else None,
+            pin_memory=pin, persistent_workers=cfg.workers > 0,
+        )
+    val_loader = None
+    if val_set is not None:
+        vsizes = grid_volumes(val_set)
+        vkw: dict[str, Any] = (
+            {"batch_sampler": BucketBatchSampler(vsizes, cfg.batch_size, shuffle=False)} if vsizes is not None
+            else {"batch_size": cfg.batch_size, "shuffle": False}
+        )
+        val_loader = DataLoader(val_set, collate_fn=collate, num_workers=cfg.workers, pin_memory=pin, **vkw)
 
     # ---- optimiser, schedule, precision
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -324,6 +418,7 @@ def train(
         "model": name, "parameters": n_params, "device": str(device), "world_size": dist_.world,
         "torch_threads": torch.get_num_threads(), "amp": str(amp_dtype) if amp_dtype else None,
         "train_samples": len(train_set), "val_samples": len(val_set) if val_set is not None else 0,
+        "input_layout": layout,
         "batch_size": cfg.batch_size, "lr": cfg.lr, "data": str(cfg.data) if cfg.data else None,
         "torch": torch.__version__,
     }
@@ -334,17 +429,25 @@ def train(
             f"{len(train_set)} train / {info['val_samples']} val samples, epochs {start_epoch}..{cfg.epochs}"
         )
     t_start = time.perf_counter()
+    c_start = time.process_time()
     prior_seconds = float((ckpt or {}).get("meta", {}).get("train_seconds", 0.0)) if ckpt else 0.0
+    prior_cpu = float((ckpt or {}).get("meta", {}).get("cpu_seconds", 0.0)) if ckpt else 0.0
     stopped = None
     best = min((h["val_mse"] for h in history if h.get("val_mse") is not None), default=math.inf)
     meta: dict[str, Any] = {}
 
     progress = None
+    lines = False  # not a terminal: a plain progress line every cfg.log_every batches instead of a bar
     if cfg.progress and dist_.main:
-        from ..progress import progress_bar
+        import sys
 
-        progress = progress_bar("loss {task.fields[loss]}")
-        progress.start()
+        if sys.stdout.isatty():
+            from ..progress import progress_bar
+
+            progress = progress_bar("loss {task.fields[loss]}")
+            progress.start()
+        else:
+            lines = True
     try:
         for epoch in range(start_epoch, cfg.epochs + 1):
             # every epoch's randomness (data order, dropout) depends on (seed, epoch) alone, so a run resumed
@@ -378,9 +481,15 @@ def train(
                 seen += x.shape[0]
                 if progress is not None:
                     progress.update(task, advance=1, loss=f"{loss_sum / n_batches:.4f}")
+                elif lines and n_batches % max(1, cfg.log_every) == 0:
+                    el = time.perf_counter() - t_ep
+                    log(f"epoch {epoch} batch {n_batches}/{len(train_loader)}: train MSE {loss_sum / n_batches:.5f}"
+                        f"  {seen / max(el, 1e-9):.1f} samples/s")
                 over = cfg.time_limit_min is not None and (time.perf_counter() - t_start) > 60 * cfg.time_limit_min
-                if dist_.broadcast_flag(over, device):
-                    stopped = f"time limit {cfg.time_limit_min} min reached in epoch {epoch}"
+                over_cpu = cfg.cpu_limit_min is not None and (time.process_time() - c_start) > 60 * cfg.cpu_limit_min
+                if dist_.broadcast_flag(over or over_cpu, device):
+                    stopped = (f"time limit {cfg.time_limit_min} min" if over else
+                               f"CPU limit {cfg.cpu_limit_min} min") + f" reached in epoch {epoch}"
                     break
             ep_seconds = time.perf_counter() - t_ep
             if progress is not None:
@@ -393,13 +502,15 @@ def train(
                 rec = {
                     "epoch": epoch, "train_mse": train_loss, "val_mse": val.get("mse"),
                     "val_r_shell": val.get("r_shell"), "val_r_all": val.get("r_all"),
+                    "val_r_shell_flat": val.get("r_shell_flat"),
                     "lr": opt.param_groups[0]["lr"], "seconds": ep_seconds, "samples_per_s": seen / max(ep_seconds, 1e-9),
-                    "samples": seen,
+                    "samples": seen, "cpu_seconds": prior_cpu + time.process_time() - c_start,
                 }
                 history.append(rec)
                 meta = {
                     **info, "epoch": epoch, "epochs": cfg.epochs, "history": history,
                     "train_seconds": prior_seconds + time.perf_counter() - t_start, "stopped": stopped,
+                    "cpu_seconds": prior_cpu + time.process_time() - c_start,
                     "seed": cfg.seed, "d_high": d_high,
                 }
                 save_checkpoint(out, model, name, hparams, meta, opt, sched, scaler)
@@ -409,7 +520,8 @@ def train(
                     save_checkpoint(best_path(out), model, name, hparams, {**meta, "best_epoch": epoch})
                 msg = f"epoch {epoch}: train MSE {train_loss:.5f}"
                 if val:
-                    msg += f"  val MSE {val['mse']:.5f}  R_shell {val['r_shell']:.3f}  R_all {val['r_all']:.3f}"
+                    msg += (f"  val MSE {val['mse']:.5f}  R_shell {val['r_shell']:.4f} (fall-off alone "
+                            f"{val['r_shell_flat']:.4f})  R_all {val['r_all']:.3f}")
                 msg += f"  lr {rec['lr']:.2g}  {ep_seconds:.0f} s  {rec['samples_per_s']:.1f} samples/s"
                 (progress.console.print if progress is not None else log)(msg)
             dist_.barrier()

@@ -55,6 +55,8 @@ class UNet3D(nn.Module):
         fourier_decoder: bool = False,
     ):
         super().__init__()
+        # 4 input channels: the legacy fixed 41x21x21 grid; 7: the grid sized per cell (xrdplug.models.batch)
+        self.input_layout = "grid41" if in_channels == 4 else "cell-grid"
         filters = [int(f) for f in filters]
         self.levels = len(filters) - 1
         self.enc = nn.ModuleList()
