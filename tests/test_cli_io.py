@@ -9,17 +9,18 @@ from pathlib import Path
 import pytest
 
 
-def test_help_is_fast_and_loads_neither_torch_nor_cctbx():
+def test_help_loads_neither_torch_nor_cctbx_nor_rdkit():
+    # what keeps --help fast (its time is shown by `python -X importtime -m xrdplug --help`, not asserted
+    # here: a shared CI machine's wall clock says more about its load than about the code)
     code = (
-        "import sys, time; t = time.perf_counter(); sys.argv = ['xrdplug', '--help']\n"
+        "import sys; sys.argv = ['xrdplug', '--help']\n"
         "from xrdplug import cli\n"
         "try:\n    cli.main()\nexcept SystemExit:\n    pass\n"
-        "print('LOADED', 'torch' in sys.modules, 'cctbx' in sys.modules, time.perf_counter() - t)"
+        "print('LOADED', 'torch' in sys.modules, 'cctbx' in sys.modules, 'rdkit' in sys.modules)"
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     loaded = res.stdout.strip().splitlines()[-1].split()
-    assert loaded[:3] == ["LOADED", "False", "False"]
-    assert float(loaded[3]) < 1.0
+    assert loaded == ["LOADED", "False", "False", "False"]
     for command in ("info", "convert", "plugins"):
         assert command in res.stdout
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 import xrdplug  # noqa: F401
@@ -84,11 +82,9 @@ def test_solve_missing_files(cli, tmp_path):
     assert r.returncode != 0 and "no such file" in r.stderr
 
 
-def test_demo_runs_offline_in_seconds(cli, tmp_path):
-    t0 = time.perf_counter()
+def test_demo_runs_offline(cli, tmp_path):
     r = cli("demo", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    assert time.perf_counter() - t0 < 60
     assert "1.5 A as given" in r.stdout and "full 0.70 A" in r.stdout
     assert "16/16" in r.stdout  # the full data solve completely
     conclusion = [line for line in r.stdout.splitlines() if line.startswith("conclusion:")]
