@@ -6,18 +6,24 @@ group turned cost a few percent more, while two genuinely different false minima
 So models are compared in direct space: every image of model b under the group's operators and
 permissible origin shifts (aligned along free polar directions) is laid over model a, and each heavy atom
 of a is paired with the nearest heavy atom of the same element (so a flipped phenyl ring matches itself).
+Two models are the same when they would count as the same solve: at least 80 % of the heavy atoms within
+0.5 A of each other in the best overlay; different when under half are.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-SAME_STRUCTURE_RMS = 0.5  # A: the solve criterion's own tolerance
+TOLERANCE = 0.5  # A: the solve criterion's own tolerance ...
+SAME_FRACTION = 0.8  # ... and its fraction of atoms
+DIFFERENT_FRACTION = 0.5  # under half the atoms in place: a different structure, not a variant
 
 
-def pose_distance(xa: np.ndarray, xb: np.ndarray, elements: np.ndarray, data: object) -> float:
-    """Smallest rms distance (A) between heavy-atom models a and b (fractional, (N, 3) each) over the
-    group's operators, origin shifts and free polar shifts; `elements` (N,) integer element codes."""
+def overlay_fraction(xa: np.ndarray, xb: np.ndarray, elements: np.ndarray, data: object,
+                     tolerance: float = TOLERANCE) -> float:
+    """Largest fraction of the heavy atoms of model a that lie within `tolerance` (A) of an atom of the
+    same element of model b (fractional, (N, 3) each), over the group's operators, origin shifts and free
+    polar shifts; `elements` (N,) integer element codes."""
     d = data
     rot = np.asarray(d.all_rotations)  # type: ignore[attr-defined]
     tr = np.asarray(d.all_translations)  # type: ignore[attr-defined]
@@ -25,7 +31,7 @@ def pose_distance(xa: np.ndarray, xb: np.ndarray, elements: np.ndarray, data: ob
     free = np.asarray(d.free_origin).reshape(-1, 3)  # type: ignore[attr-defined]
     orth = np.asarray(d.orthogonalisation)  # type: ignore[attr-defined]
     same_el = elements[:, None] == elements[None, :]
-    best = np.inf
+    best = 0.0
     for r, t in zip(rot, tr):
         yb0 = xb @ r.T + t
         for sh in shifts:
@@ -39,11 +45,6 @@ def pose_distance(xa: np.ndarray, xb: np.ndarray, elements: np.ndarray, data: ob
             delta -= np.round(delta)
             dist = np.linalg.norm(delta @ orth.T, axis=-1)
             dist = np.where(same_el, dist, np.inf)
-            rms = float(np.sqrt(np.mean(dist.min(axis=1) ** 2)))
-            best = min(best, rms)
+            best = max(best, float(np.mean(dist.min(axis=1) < tolerance)))
     return best
 
-
-def same_structure(xa: np.ndarray, xb: np.ndarray, elements: np.ndarray, data: object,
-                   tolerance: float = SAME_STRUCTURE_RMS) -> bool:
-    return pose_distance(xa, xb, elements, data) < tolerance
