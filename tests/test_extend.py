@@ -11,7 +11,7 @@ from xrdplug.errors import XrdplugError
 
 EXTERNAL_MODEL = '''
 from xrdplug import hookimpl
-from xrdplug.models.plugin import ModelSpec
+from xrdplug.plugin_api import ModelSpec
 
 
 def build(scale=1.0):

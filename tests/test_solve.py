@@ -197,7 +197,7 @@ def recorded_model(tmp_path, tiny_checkpoint):
     import shutil
 
     from xrdplug import hookimpl
-    from xrdplug.models.plugin import ModelSpec
+    from xrdplug.plugin_api import ModelSpec
     from xrdplug.plugin_manager import register, unregister
 
     weights = tmp_path / "recorded_net.pt"

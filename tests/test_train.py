@@ -18,7 +18,7 @@ from typer.testing import CliRunner  # noqa: E402
 from xrdplug import hookimpl  # noqa: E402
 from xrdplug.cli import app  # noqa: E402
 from xrdplug.models.checkpoint import load_model  # noqa: E402
-from xrdplug.models.plugin import ModelSpec  # noqa: E402
+from xrdplug.plugin_api import ModelSpec  # noqa: E402
 from xrdplug.plugin_manager import register, unregister  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

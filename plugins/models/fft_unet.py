@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from xrdplug import hookimpl
-from xrdplug.models.plugin import ModelSpec
+from xrdplug.plugin_api import ModelSpec
 
 WEIGHTS = Path(__file__).parent / "weights"
 
