@@ -2,7 +2,7 @@
 
 Everything the host knows about a model it reads from here, for a built-in and a third party alike: how to
 build it, where its weights live, the record of how they measure (NAME.json beside NAME.pt, which `solve
---model auto` reads), the recipe `train-shipped` trains and the published figures it is compared with.
+--model auto` reads), and the recipe `train-shipped` trains.
 `builder` is a callable or a "module:function" string imported on first build, so listing plugins never
 imports torch.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,6 @@ class ModelSpec:
     `weights`: the shipped checkpoint (None: the user trains one and passes --checkpoint).
     `recipe`: how `xrdplug train-shipped` trains the shipped size (keys RECIPE_KEYS; `hparams` overrides
     `default_hparams`); None: the model has no shipped size and `train` builds `default_hparams`.
-    `reference`: published figures to print beside ours, e.g. {"r": 0.393, "mse": 1.39e-3}.
     """
 
     name: str
@@ -38,8 +37,6 @@ class ModelSpec:
     builder: Callable[..., Any] | str
     weights: Path | None = None
     recipe: dict[str, Any] | None = None
-    reference: dict[str, float] = field(default_factory=dict)
-    notes: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.recipe is not None:

@@ -52,8 +52,13 @@ _LAZY = {
 
 __all__ = [
     "hookimpl", "ModelSpec", "RECIPE_KEYS", "ModelPlugin", "Source", "Phaser", "ReflectionData", "PhasingResult",
-    "XrdplugError", "PluginError", *_LAZY,
+    "XrdplugError", "PluginError",
+    # loaded on first use (numpy; torch for the checkpoint helpers)
+    "IN_CHANNELS", "LAYOUT", "LEGACY_LAYOUT", "ModelInput", "accepts", "input_shape", "layout_of", "make_input",
+    "pad_stack", "prediction_to_amplitudes", "target_grid", "CHECKPOINT_FORMAT", "read_checkpoint",
+    "save_checkpoint",
 ]
+assert set(__all__) >= set(_LAZY)
 
 
 def __getattr__(name: str) -> Any:

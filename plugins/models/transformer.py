@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from xrdplug import hookimpl
-from xrdplug.plugin_api import ModelSpec
+from xrdplug.plugin_api import ModelSpec, hookimpl
 
 WEIGHTS = Path(__file__).parent / "weights"
 
@@ -30,6 +29,15 @@ def build(embed_dim=128, depth=5, heads=4, mlp_ratio=4.0, dropout=0.1, window=64
                           window=window, latents=latents, fourier_features=fourier_features)
 
 
+# The shipped size, chosen by learning per CPU-second on molecular data (6 CPU-minute probes of each
+# built-in, one thread, 300 samples per epoch, 48 validation structures: val R_shell after ~3.5 CPU-min
+# unet 0.5728, fft-unet 0.5728 (4.2), transformer 0.5776; the fall-off alone 0.5842). Minutes are CPU-minutes.
+RECIPE = {
+    "hparams": {"embed_dim": 64, "depth": 4, "heads": 4, "mlp_ratio": 2.0, "dropout": 0.0, "window": 64,
+                "latents": 16},
+    "batch_size": 8, "lr": 1e-3, "minutes": 20.0, "epoch_samples": 500, "val_samples": 96, "epochs": 200,
+}
+
 MODEL = ModelSpec(
     name="transformer",
     description="XRD_Transformer: windowed + latent attention over the target reflections of any cell",
@@ -39,6 +47,7 @@ MODEL = ModelSpec(
     },
     builder=build,
     weights=WEIGHTS / "transformer.pt",
+    recipe=RECIPE,
 )
 
 

@@ -103,9 +103,10 @@ def train_shipped(
         bool, typer.Option("--allow-worse", help="With --ship: ship even a candidate that measures worse (said)")
     ] = False,
 ) -> None:
-    """Retrain the built-in models with their recorded recipes into --work and score each candidate beside the
-    shipped weights and the baselines on the test split. Only with --ship are plugins/models/weights/
-    {NAME.pt, NAME.json, README.md} replaced, and never by a worse model unless --allow-worse."""
+    """Retrain the models whose plugins give a recipe (the built-ins, and any other) into --work and score each
+    candidate beside the shipped weights and the baselines on the test split. Only with --ship are the files
+    beside each plugin's weights (NAME.pt, NAME.json, README.md) replaced, and never by a worse model unless
+    --allow-worse."""
     from ..models.shipped import retrain
 
     if allow_worse and not ship:
