@@ -12,7 +12,7 @@ from ..errors import XrdplugError
 
 
 def train(
-    model: Annotated[str, typer.Option("--model", "-m", help="Model plugin name (unet, fft-unet, transformer, ...)")],
+    model: Annotated[str, typer.Option("--model", "-m", help="Model plugin name (see `xrdplug plugins`)")],
     data: Annotated[Path, typer.Option("--data", help="Data set folder made by `xrdplug simulate`")],
     epochs: Annotated[int, typer.Option(help="Last epoch to train (with --resume: continue up to it)")] = 10,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Samples per step (per process under torchrun)")] = 16,
@@ -82,7 +82,7 @@ def train(
 def train_shipped(
     data: Annotated[Path, typer.Option("--data", help="Data set folder made by `xrdplug simulate`")] = Path("data/sim"),
     models: Annotated[
-        list[str] | None, typer.Option("--model", "-m", help="Only these (default: unet, fft-unet, transformer)")
+        list[str] | None, typer.Option("--model", "-m", help="Only these (default: every model plugin with a recipe)")
     ] = None,
     minutes: Annotated[float | None, typer.Option(help="Training minutes per model (CPU-minutes on CPU; default: each recipe's)")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda")] = "auto",
