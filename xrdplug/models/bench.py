@@ -52,7 +52,7 @@ def bench_train(
         torch.set_num_threads(threads)
     console = Console(width=160)
     reg = get_registry()
-    names = [canonical(m) for m in models] if models else ["unet", "fft-unet", "transformer"]
+    names = [canonical(m) for m in models] if models else reg.names("model")
     overrides = parse_hparams(hparams)
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     sources: dict[str, tuple[float, ...] | None] = {f"{data}": None} if data is not None else dict(cells or CELLS)
