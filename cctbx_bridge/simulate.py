@@ -349,26 +349,6 @@ def sample_to_miller(raw: dict[str, Any]) -> miller.array:
     return f
 
 
-def structure_for_sample(root: str | Path, i: int) -> xray.structure:
-    """The reference structure of sample i of a data set (rebuilt from its seed, or re-read from its CIF)."""
-    from xrdplug.data import shards
-
-    meta = shards.read_meta(Path(root))
-    raw = shards.load_sample(root, i)
-    if meta.get("mode") == "cif":
-        return structure_from_cif(
-            raw["source"], raw["block"], float(meta["d_high"]), bool(meta.get("keep_hydrogens", False))
-        )
-    if meta.get("mode") == "molecular":
-        from xrdplug.data.molecular import model_for
-        from xrdplug.molcrystal import MolParams
-
-        from .molecular import structure
-
-        return structure(model_for(str(raw["smiles"]), int(raw["seed"]), MolParams.from_json(meta["params"])))
-    return structure_from_seed(int(raw["seed"]), SimParams.from_json(meta["params"]))
-
-
 def bare_cctbx_cost(repeat: int, seed: int) -> tuple[tuple[float, float], tuple[float, float]]:
     """Mean (wall, CPU) seconds of plain cctbx building a random 20-atom P2_1/c structure (cctbx's own
     cell, 18 A^3/atom) and of its exact |F| to 0.8 A (direct sum): the yardstick `bench simulate` prints."""

@@ -150,7 +150,7 @@ def test_transformer_cost_grows_about_linearly():
 
 def test_legacy_checkpoints_still_load_and_predict():
     """The first shipped weights (4 channels on the fixed 41x21x21 grid) rebuild as legacy-layout models."""
-    from xrdplug.models.batch import LEGACY_LAYOUT, layout_of
+    from xrdplug.batch import LEGACY_LAYOUT, layout_of
 
     for name, hp in {"unet": {"filters": [8, 16, 32], "in_channels": 4},
                      "transformer": {"embed_dim": 16, "depth": 1, "heads": 2, "grid_shape": [41, 21, 21],
@@ -199,8 +199,8 @@ def test_model_path_round_trip_is_exact(layout):
     outputs the true normalised grid gives back the true amplitudes and an R of 0 (the old inverse of a
     fitted Wilson line over-weighted the 0.8 A reflections ~5x relative to 1.5 A)."""
     from xrdplug import hklgrid
+    from xrdplug.batch import make_input, target_grid
     from xrdplug.models import baselines
-    from xrdplug.models.batch import make_input, target_grid
     from xrdplug.models.evaluation import ModelPredictor
 
     it = toy_dataset(1, seed=5, cell_range=(8.0, 12.0))[0]

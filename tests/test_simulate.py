@@ -15,6 +15,7 @@ import xrdplug  # noqa: F401  (makes cctbx safe to load)
 from cctbx_bridge import simulate as sim
 from xrdplug import hklgrid
 from xrdplug.data import generate, shards, splits
+from xrdplug.data.references import structure_for_sample
 from xrdplug.errors import XrdplugError
 
 
@@ -86,7 +87,7 @@ def test_rebuilt_sample_equals_stored(dataset: Path) -> None:
     assert len(index["shard"]) == 40
     for i in (0, 17, 39):
         raw = shards.load_sample(dataset, i)
-        xs = sim.structure_for_sample(dataset, i)
+        xs = structure_for_sample(dataset, i)
         again = sim.sample_arrays(xs, 0.8)
         assert np.array_equal(again["hkl"], raw["hkl"])
         assert np.array_equal(again["f"].astype(np.float16).astype(np.float32), raw["f"])
@@ -218,7 +219,7 @@ def test_from_cif_uses_good_structures_and_counts_skips(tmp_path: Path) -> None:
     want = sim.sample_arrays(good[1], 0.8)
     assert np.array_equal(raw["hkl"], want["hkl"])
     assert np.allclose(raw["f"], want["f"], rtol=1e-3, atol=1e-3)
-    xs = sim.structure_for_sample(out, i)
+    xs = structure_for_sample(out, i)
     assert xs.scatterers().size() == good[1].scatterers().size()
 
 

@@ -81,7 +81,7 @@ def _build_tiny(width=4):
 
     class Tiny(nn.Module):
         def __init__(self):
-            super().__init__()  # the contract of xrdplug.models.batch: 7 channels on the cell's own grid
+            super().__init__()  # the contract of xrdplug.batch: 7 channels on the cell's own grid
             self.net = nn.Sequential(nn.Conv3d(7, width, 3, padding=1), nn.ReLU(), nn.Conv3d(width, 1, 1))
 
         def forward(self, x):

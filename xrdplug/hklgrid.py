@@ -15,6 +15,13 @@ H_MAX, K_MAX, L_MAX = 20, 20, 20
 # the fixed grid of the first models (cells to 16 A at 0.8 A); grids are now sized per cell (grid_shape)
 GRID_SHAPE: tuple[int, int, int] = (2 * H_MAX + 1, K_MAX + 1, L_MAX + 1)
 
+# The cells `bench extend` and `bench train` time: an edge of 8, 16 and 28 A (monoclinic, b unique).
+BENCH_CELLS: dict[str, tuple[float, ...]] = {
+    "small (8 A)": (8.0, 6.0, 7.0, 90.0, 100.0, 90.0),
+    "medium (16 A)": (16.0, 8.0, 12.0, 90.0, 100.0, 90.0),
+    "large (28 A)": (28.0, 10.0, 20.0, 90.0, 100.0, 90.0),
+}
+
 
 def canonical_indices(hkl: np.ndarray) -> np.ndarray:
     """Map (N,3) integer indices to their 2/m representative with k >= 0 and l >= 0."""

@@ -9,7 +9,7 @@
 
 What a plugin object must offer: `Source`, `ModelPlugin` (`ModelSpec` is the ready-made one), `Phaser`, with
 the data they pass (`ReflectionData`, `PhasingResult`). The model batch contract (`IN_CHANNELS`, `LAYOUT`,
-`make_input`, `prediction_to_amplitudes`, ...) is described in `xrdplug.models.batch`; it is loaded on first
+`make_input`, `prediction_to_amplitudes`, ...) is described in `xrdplug.batch`; it is loaded on first
 use, so that a plugin importing this module does not load numpy when the CLI only lists plugins.
 Checkpoints: `CHECKPOINT_FORMAT`, `save_checkpoint`, `read_checkpoint` (these import torch when first used).
 """
@@ -25,7 +25,7 @@ from .model_spec import RECIPE_KEYS, ModelSpec
 from .protocols import ModelPlugin, Phaser, PhasingResult, ReflectionData, Source
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .models.batch import (
+    from .batch import (
         IN_CHANNELS,
         LAYOUT,
         LEGACY_LAYOUT,
@@ -42,7 +42,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .models.checkpoint import read_checkpoint, save_checkpoint
 
 _LAZY = {
-    **{n: ("xrdplug.models.batch", n) for n in (
+    **{n: ("xrdplug.batch", n) for n in (
         "IN_CHANNELS", "LAYOUT", "LEGACY_LAYOUT", "ModelInput", "accepts", "input_shape", "layout_of",
         "make_input", "pad_stack", "prediction_to_amplitudes", "target_grid")},
     "CHECKPOINT_FORMAT": ("xrdplug.models.checkpoint", "FORMAT"),

@@ -258,9 +258,9 @@ def _measured_selection(data: Any) -> Any:
 
 
 def _n_ref(reference: xray.structure) -> int:
-    from cctbx_bridge.compare import _distinct_non_h_sites
+    from cctbx_bridge.compare import distinct_non_h_sites
 
-    return len(_distinct_non_h_sites(reference))
+    return len(distinct_non_h_sites(reference))
 
 
 def _fmt(x: Any, spec: str = ".2f") -> str:
@@ -457,9 +457,10 @@ def dataset_cases(
     |F| (cut to d_high); the structure is rebuilt from its seed (or re-read from its CIF)."""
     import numpy as np
 
-    from cctbx_bridge.simulate import sample_to_miller, structure_for_sample
+    from cctbx_bridge.simulate import sample_to_miller
 
     from .data import shards, splits
+    from .data.references import structure_for_sample
 
     root = Path(root)
     index = shards.load_index(root)

@@ -52,7 +52,7 @@ def extend(
     from rich.console import Console
 
     from ..files import check_output
-    from ..pipeline import load_torch_first
+    from ..runtime import load_torch_first
     from ..sources import read_reflections, write_reflections
 
     load_torch_first()  # before the reader loads cctbx, so torch keeps its thread pool
@@ -87,7 +87,7 @@ def bench_extend(
 ) -> None:
     """Time and peak memory of `extend` per model on a small (8 A), medium (16 A) and large (28 A) cell, one
     core, each in a fresh process; shell R beside the Wilson baseline on the same structure."""
-    from ..models.bench_extend import bench_extend as run
+    from ..bench_extend import bench_extend as run
     from ..plugin_manager import canonical, registry
 
     names = [canonical(m) for m in models] if models else registry().names("model")

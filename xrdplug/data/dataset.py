@@ -3,7 +3,7 @@
 Each item is a dict of tensors on the sample's own grid (D, H, W) = `batch.input_shape(cell, d_high, layout)`
 (`xrdplug.models.training.collate` pads a batch to its largest member)::
 
-    x       float32 (C, D, H, W)  the model input of `xrdplug.models.batch.make_input` (C = 7; 4 for "grid41")
+    x       float32 (C, D, H, W)  the model input of `xrdplug.batch.make_input` (C = 7; 4 for "grid41")
     y       float32 (D, H, W)     normalised target |F| on the grid (`batch.target_grid`), 0 off-target
     known   bool    (D, H, W)     reflections with d >= d_low (the "measured" 1.5 A data)
     target  bool    (D, H, W)     every reflection to d_high (inside the sphere, not systematically absent)
@@ -31,9 +31,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .. import hklgrid
+from .. import batch, hklgrid
 from ..errors import XrdplugError
-from ..models import batch
 from . import shards, splits
 
 

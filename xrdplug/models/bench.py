@@ -44,8 +44,8 @@ def bench_train(
     from rich.console import Console
     from rich.table import Table
 
-    from .batch import layout_of
-    from .bench_extend import CELLS
+    from ..batch import layout_of
+    from ..hklgrid import BENCH_CELLS as CELLS
     from .recipes import shipped_hparams
 
     if threads:

@@ -103,7 +103,7 @@ def dataset_d_high(ds: Dataset) -> float:
 
 def collate(items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
     """Stack items, zero-padding grids of different sizes to the largest (padding has no target)."""
-    from .batch import pad_stack
+    from ..batch import pad_stack
 
     out = {
         "x": torch.from_numpy(pad_stack([np.asarray(it["x"], dtype=np.float32) for it in items])),
@@ -350,7 +350,7 @@ def train(
     n_params = count_parameters(model)
 
     # ---- data
-    from .batch import layout_of
+    from ..batch import layout_of
 
     layout = layout_of(model)
     if train_set is None:

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import hklgrid, normalise
+from . import hklgrid, normalise
 
 IN_CHANNELS = 7
 LAYOUT = "cell-grid"
