@@ -88,18 +88,6 @@ def inverse_d_squared(hkl: np.ndarray, cell: tuple[float, float, float, float, f
     return (h**2 / a**2 + l**2 / c**2 - 2 * h * l * cb / (a * c)) / sb**2 + k**2 / b**2
 
 
-def grid_inverse_d_squared(
-    cell: tuple[float, float, float, float, float, float], shape: tuple[int, int, int] = GRID_SHAPE
-) -> np.ndarray:
-    """1/d^2 at every grid point for this cell."""
-    hm = (shape[0] - 1) // 2
-    h, k, l = np.meshgrid(
-        np.arange(-hm, hm + 1), np.arange(shape[1]), np.arange(shape[2]), indexing="ij"
-    )
-    hkl = np.stack([h.ravel(), k.ravel(), l.ravel()], axis=1)
-    return inverse_d_squared(hkl, cell).reshape(shape).astype(np.float32)
-
-
 def max_indices(cell: tuple[float, float, float, float, float, float], d_min: float) -> tuple[int, int, int]:
     """Largest |h|, |k|, |l| a reflection with d >= d_min can have in this monoclinic cell."""
     # min over l of 1/d^2 at fixed h is h^2/a^2 (and likewise for l), so |h| <= a/d_min exactly.

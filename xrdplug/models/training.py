@@ -14,7 +14,7 @@ import os
 import random
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -539,7 +539,3 @@ def train(
 def best_path(out: str | os.PathLike[str]) -> Path:
     out = Path(out)
     return out.with_name(out.stem + ".best" + (out.suffix or ".pt"))
-
-
-def config_dict(cfg: TrainConfig) -> dict[str, Any]:
-    return asdict(cfg)
