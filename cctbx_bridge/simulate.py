@@ -223,8 +223,9 @@ def _build(seed: int, rng: random.Random, params: SimParams) -> xray.structure:
 # --------------------------------------------------------------------------------------------- amplitudes
 
 
-def amplitudes(xs: xray.structure, d_high: float, sf_table: int = 0) -> miller.array:
-    """|F| of the asymmetric unit (2/m, no absences, no F000) to d_high, by direct summation.
+def sample_amplitudes(xs: xray.structure, d_high: float, sf_table: int = 0) -> miller.array:
+    """|F| of the asymmetric unit (2/m, no absences, no F000) to d_high, by direct summation, as the data sets
+    store them (`structures.amplitudes` is the general one: any d_max, anomalous, FFT).
 
     sf_table = 0: cctbx's exact sum; else cctbx's sum with a cos/sin look-up table of that many points.
     """
@@ -245,7 +246,7 @@ def amplitudes(xs: xray.structure, d_high: float, sf_table: int = 0) -> miller.a
 
 def sample_arrays(xs: xray.structure, d_high: float, sf_table: int = SF_TABLE) -> dict[str, Any]:
     """What a shard stores for one structure: int8 indices, float32 |F| (stored as float16), cell, group."""
-    f = amplitudes(xs, d_high, sf_table)
+    f = sample_amplitudes(xs, d_high, sf_table)
     hkl = np.rint(f.indices().as_vec3_double().as_numpy_array()).astype(np.int64).reshape(-1, 3)
     if np.abs(hkl).max(initial=0) > 127:
         raise XrdplugError("indices do not fit int8")

@@ -123,7 +123,7 @@ def test_sample_rebuilds_from_its_seed(tmp_path: Path) -> None:
     assert np.allclose(again["f"].astype(np.float16), raw["f"])
     assert np.allclose(again["noise"], raw["noise"])
     xs = structure_for_sample(root, 2)  # the reference structure, rebuilt through the data set's meta
-    f = sim.amplitudes(xs, params.d_high, 0).data().as_numpy_array()
+    f = sim.sample_amplitudes(xs, params.d_high, 0).data().as_numpy_array()
     stored = sim.sample_to_miller(raw).data().as_numpy_array()
     assert abs(np.sort(f).sum() - np.sort(stored).sum()) / f.sum() < 1e-3
     assert any(t == "H" for t in xs.scattering_types())  # H atoms scatter

@@ -76,8 +76,8 @@ def test_volume_per_atom_range() -> None:
 
 def test_table_structure_factors_match_exact_direct_sum() -> None:
     xs = sim.structure_from_seed(3, sim.SimParams())
-    exact = sim.amplitudes(xs, 0.8, 0).data().as_numpy_array()
-    table = sim.amplitudes(xs, 0.8, sim.SF_TABLE).data().as_numpy_array()
+    exact = sim.sample_amplitudes(xs, 0.8, 0).data().as_numpy_array()
+    table = sim.sample_amplitudes(xs, 0.8, sim.SF_TABLE).data().as_numpy_array()
     assert np.abs(table - exact).max() / exact.mean() < 1e-3
     assert np.median(np.abs(table - exact) / exact) < 1e-4
 
@@ -95,7 +95,7 @@ def test_rebuilt_sample_equals_stored(dataset: Path) -> None:
         assert raw["space_group"] == again["space_group"]
         # the miller array helper gives back the exact |F| within float16 precision
         f = sim.sample_to_miller(raw)
-        exact = sim.amplitudes(xs, 0.8, 0)
+        exact = sim.sample_amplitudes(xs, 0.8, 0)
         a, b = exact.common_sets(f)
         assert a.size() == exact.size() == f.size()
         da, db = a.data().as_numpy_array(), b.data().as_numpy_array()

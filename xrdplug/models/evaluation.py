@@ -137,7 +137,7 @@ def structure_cases(paths: Iterable[str | Path], d_high: float = D_HIGH, d_low: 
             xs, why = b_unique_monoclinic(xs, keep_hydrogens)
             if xs is None:
                 continue
-            f = sim.amplitudes(xs, d_high, 0)
+            f = sim.sample_amplitudes(xs, d_high, 0)
             hkl_c = hklgrid.canonical_indices(np.array(f.indices(), dtype=np.int64).reshape(-1, 3))
             fv = f.data().as_numpy_array().astype(np.float64)
             cell = tuple(float(c) for c in xs.unit_cell().parameters())
