@@ -29,9 +29,8 @@ def build(embed_dim=128, depth=5, heads=4, mlp_ratio=4.0, dropout=0.1, window=64
                           window=window, latents=latents, fourier_features=fourier_features)
 
 
-# The shipped size, chosen by learning per CPU-second on molecular data (6 CPU-minute probes of each
-# built-in, one thread, 300 samples per epoch, 48 validation structures: val R_shell after ~3.5 CPU-min
-# unet 0.5728, fft-unet 0.5728 (4.2), transformer 0.5776; the fall-off alone 0.5842). Minutes are CPU-minutes.
+# Shipped size: chosen by learning per CPU-second on molecular data (6 CPU-minute probe, one thread,
+# 48 validation structures): val R_shell 0.5776 after ~3.5 CPU-min, the fall-off alone 0.5842. Minutes: CPU-minutes.
 RECIPE = {
     "hparams": {"embed_dim": 64, "depth": 4, "heads": 4, "mlp_ratio": 2.0, "dropout": 0.0, "window": 64,
                 "latents": 16},

@@ -15,9 +15,8 @@ def build(filters=(64, 128, 256), in_channels=7):
     return UNet3D(in_channels=in_channels, filters=filters)
 
 
-# The shipped size, chosen by learning per CPU-second on molecular data (6 CPU-minute probes of each
-# built-in, one thread, 300 samples per epoch, 48 validation structures: val R_shell after ~3.5 CPU-min
-# unet 0.5728, fft-unet 0.5728 (4.2), transformer 0.5776; the fall-off alone 0.5842). Minutes are CPU-minutes.
+# Shipped size: chosen by learning per CPU-second on molecular data (6 CPU-minute probe, one thread,
+# 48 validation structures): val R_shell 0.5728 after ~3.5 CPU-min, the fall-off alone 0.5842. Minutes: CPU-minutes.
 RECIPE = {
     "hparams": {"filters": [16, 32, 64]},
     "batch_size": 8, "lr": 1e-3, "minutes": 20.0, "epoch_samples": 500, "val_samples": 96, "epochs": 200,
