@@ -4,6 +4,7 @@ listed, trained and shipped with its own weights, extend, evaluate, solve."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 import subprocess
@@ -19,7 +20,10 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "xrdplug-tinynet"
 def installed(tmp_path_factory) -> dict[str, object]:
     root = tmp_path_factory.mktemp("tinynet")
     shutil.copytree(EXAMPLE, root / "pkg", ignore=shutil.ignore_patterns("*.pt", "*.json", "README.md"))
-    r = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+    # without build isolation when this environment has setuptools (Python 3.11 venvs do; 3.12+ ones may not,
+    # and then pip fetches it as for any install)
+    isolation = [] if importlib.util.find_spec("setuptools") is None else ["--no-build-isolation"]
+    r = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", *isolation,
                         "--target", str(root / "site"), str(root / "pkg")], capture_output=True, text=True,
                        timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
