@@ -43,7 +43,7 @@ class Match:
         return self.fraction >= SOLVED_FRACTION
 
 
-def _distinct_non_h_sites(
+def distinct_non_h_sites(
     structure: xray.structure, min_separation: float = 0.3, min_occupancy: float = 0.5
 ) -> list[tuple[str, tuple]]:
     types = structure.scattering_types()
@@ -70,7 +70,7 @@ def match_structures(
     reference: xray.structure, solution: xray.structure, tolerance: float = TOLERANCE
 ) -> Match:
     """Match `solution` against `reference` (see the module docstring)."""
-    ref_sites = _distinct_non_h_sites(reference)
+    ref_sites = distinct_non_h_sites(reference)
     if not ref_sites:
         raise XrdplugError("the reference structure has no non-hydrogen atoms")
     if reference.space_group().type().number() != solution.space_group().type().number():

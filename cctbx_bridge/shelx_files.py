@@ -123,18 +123,6 @@ def write_shelxt_input(
     return ShelxtInput(ins, hkl, sfac_unit, guessed, iobs.size(), notes)
 
 
-def read_hklf4(hkl: Path, ins: Path) -> miller.array:
-    """Read back a name.hkl with the cell and symmetry of name.ins (intensities)."""
-    import iotbx.reflection_file_reader as rfr
-    from iotbx.shelx.crystal_symmetry_from_ins import extract_from
-
-    cs = extract_from(str(ins))
-    arrays = rfr.any_reflection_file(f"{hkl}=hklf4").as_miller_arrays(crystal_symmetry=cs)
-    if not arrays:
-        raise XrdplugError(f"{hkl}: no reflections")
-    return arrays[0]
-
-
 _FIGURES = {
     "r1": r"R1\s*=?\s*([-\d.]+)",
     "rweak": r"Rweak\s*=?\s*([-\d.]+)",

@@ -223,8 +223,9 @@ def _build(seed: int, rng: random.Random, params: SimParams) -> xray.structure:
 # --------------------------------------------------------------------------------------------- amplitudes
 
 
-def amplitudes(xs: xray.structure, d_high: float, sf_table: int = 0) -> miller.array:
-    """|F| of the asymmetric unit (2/m, no absences, no F000) to d_high, by direct summation.
+def sample_amplitudes(xs: xray.structure, d_high: float, sf_table: int = 0) -> miller.array:
+    """|F| of the asymmetric unit (2/m, no absences, no F000) to d_high, by direct summation, as the data sets
+    store them (`structures.amplitudes` is the general one: any d_max, anomalous, FFT).
 
     sf_table = 0: cctbx's exact sum; else cctbx's sum with a cos/sin look-up table of that many points.
     """
@@ -245,7 +246,7 @@ def amplitudes(xs: xray.structure, d_high: float, sf_table: int = 0) -> miller.a
 
 def sample_arrays(xs: xray.structure, d_high: float, sf_table: int = SF_TABLE) -> dict[str, Any]:
     """What a shard stores for one structure: int8 indices, float32 |F| (stored as float16), cell, group."""
-    f = amplitudes(xs, d_high, sf_table)
+    f = sample_amplitudes(xs, d_high, sf_table)
     hkl = np.rint(f.indices().as_vec3_double().as_numpy_array()).astype(np.int64).reshape(-1, 3)
     if np.abs(hkl).max(initial=0) > 127:
         raise XrdplugError("indices do not fit int8")
@@ -347,26 +348,6 @@ def sample_to_miller(raw: dict[str, Any]) -> miller.array:
     f = ms.array(data=flex.double(np.asarray(raw["f"], dtype=np.float64))).map_to_asu()
     f.set_observation_type_xray_amplitude()
     return f
-
-
-def structure_for_sample(root: str | Path, i: int) -> xray.structure:
-    """The reference structure of sample i of a data set (rebuilt from its seed, or re-read from its CIF)."""
-    from xrdplug.data import shards
-
-    meta = shards.read_meta(Path(root))
-    raw = shards.load_sample(root, i)
-    if meta.get("mode") == "cif":
-        return structure_from_cif(
-            raw["source"], raw["block"], float(meta["d_high"]), bool(meta.get("keep_hydrogens", False))
-        )
-    if meta.get("mode") == "molecular":
-        from xrdplug.data.molecular import model_for
-        from xrdplug.molcrystal import MolParams
-
-        from .molecular import structure
-
-        return structure(model_for(str(raw["smiles"]), int(raw["seed"]), MolParams.from_json(meta["params"])))
-    return structure_from_seed(int(raw["seed"]), SimParams.from_json(meta["params"]))
 
 
 def bare_cctbx_cost(repeat: int, seed: int) -> tuple[tuple[float, float], tuple[float, float]]:

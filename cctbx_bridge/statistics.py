@@ -1,6 +1,7 @@
-"""Figures of a data set and R factors between amplitude arrays.
+"""Figures of a data set (`xrdplug info`) and R factors between two cctbx amplitude arrays.
 
-R factor (used throughout xrdplug):
+The R factor, in its cctbx form (the figures xrdplug reports on data sets are computed in numpy by
+`xrdplug.models.metrics`, over whole grids; this one works on miller arrays and is what a cctbx script wants):
 
     R = sum_h | |F_ref(h)| - k |F(h)| |  /  sum_h |F_ref(h)|,      k = sum |F_ref||F| / sum |F|^2
 

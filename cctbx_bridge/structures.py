@@ -226,18 +226,6 @@ def write_cif(
     return Path(path)
 
 
-def write_structure(
-    structure: xray.structure, path: PathLike, inputs: tuple[PathLike, ...] = (), **kw: object
-) -> Path:
-    """Write .res/.ins or .cif according to the suffix of `path`."""
-    suffix = Path(path).suffix.lower()
-    if suffix in (".res", ".ins"):
-        return write_res(structure, path, inputs=inputs, **kw)  # type: ignore[arg-type]
-    if suffix == ".cif":
-        return write_cif(structure, path, inputs=inputs, **kw)  # type: ignore[arg-type]
-    raise XrdplugError(f"{path}: unknown structure format (use .res or .cif)")
-
-
 def random_structure(
     space_group: str = "P 1 21/c 1",
     elements: tuple[str, ...] | list[str] | None = None,

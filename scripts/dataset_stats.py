@@ -58,7 +58,7 @@ def main() -> None:
           f" max {idx['n_refl'].max()}; beta median {np.median(idx['cell'][:, 4]):.1f}")
     print("splits: " + ", ".join(f"{s} {c}" for s, c in sorted(collections.Counter(int(x) for x in idx["split"]).items())))
     if a.contacts:
-        from cctbx_bridge.simulate import structure_for_sample
+        from xrdplug.data.references import structure_for_sample
         from cctbx_bridge.structures import write_cif
 
         with tempfile.TemporaryDirectory() as tmp:

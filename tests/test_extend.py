@@ -11,7 +11,7 @@ from xrdplug.errors import XrdplugError
 
 EXTERNAL_MODEL = '''
 from xrdplug import hookimpl
-from xrdplug.models.plugin import ModelSpec
+from xrdplug.plugin_api import ModelSpec
 
 
 def build(scale=1.0):
@@ -221,7 +221,7 @@ def test_checkpoint_alone_names_its_model_and_sets_sigf_from_its_own_score(thpp_
 def test_extend_cli_checkpoint_without_model(cli, thpp, user_checkpoint, tmp_path: Path):
     res = cli("extend", thpp["hkl"], "--cut", "1.5", "--checkpoint", user_checkpoint, "-o", tmp_path / "u.mtz")
     assert res.returncode == 0, res.stderr
-    assert "unet (mine.pt)" in res.stdout
+    assert "unet (mine.pt, sha256 " in res.stdout
 
 
 def test_any_cell_model_takes_a_28_A_cell(thpp_15, user_checkpoint):

@@ -15,6 +15,7 @@ from cctbx_bridge import simulate as sim
 from xrdplug import molcrystal, packing
 from xrdplug.data import cases, generate, molecular, noise, shards
 from xrdplug.data import smiles as smiles_sets
+from xrdplug.data.references import structure_for_sample
 from xrdplug.errors import XrdplugError
 
 FAST = molcrystal.MolParams(relax_steps=120, max_pack_ratio=1.6)
@@ -121,8 +122,8 @@ def test_sample_rebuilds_from_its_seed(tmp_path: Path) -> None:
     assert np.array_equal(again["hkl"], raw["hkl"])
     assert np.allclose(again["f"].astype(np.float16), raw["f"])
     assert np.allclose(again["noise"], raw["noise"])
-    xs = sim.structure_for_sample(root, 2)  # the reference structure, rebuilt through the data set's meta
-    f = sim.amplitudes(xs, params.d_high, 0).data().as_numpy_array()
+    xs = structure_for_sample(root, 2)  # the reference structure, rebuilt through the data set's meta
+    f = sim.sample_amplitudes(xs, params.d_high, 0).data().as_numpy_array()
     stored = sim.sample_to_miller(raw).data().as_numpy_array()
     assert abs(np.sort(f).sum() - np.sort(stored).sum()) / f.sum() < 1e-3
     assert any(t == "H" for t in xs.scattering_types())  # H atoms scatter

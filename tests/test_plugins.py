@@ -124,6 +124,9 @@ def test_runtime_registration_from_a_script():
             description = "test"
             can_write = False
 
+            def read(self, path, **options):
+                raise NotImplementedError
+
         @staticmethod
         def xrdplug_register_sources():
             return [Mod.Src()]
@@ -138,3 +141,94 @@ def test_runtime_registration_from_a_script():
     finally:
         unregister("in-script")
     assert "in-script" not in registry().names("source")
+
+
+CHECKED = '''
+from xrdplug.plugin_api import hookimpl, ModelSpec
+
+
+class HalfPhaser:  # no solve(): not a Phaser
+    name = "half"
+    description = "lacks solve"
+
+    def available(self):
+        return True, ""
+
+
+@hookimpl
+def xrdplug_register_phasers():
+    return [HalfPhaser()]
+
+
+@hookimpl
+def xrdplug_register_models():
+    return [ModelSpec("unet", "a third party's unet", {}, "nowhere:build"),
+            ModelSpec("shared-net", "first of two", {}, "nowhere:build")]
+'''
+OTHER = '''
+from xrdplug.plugin_api import hookimpl, ModelSpec
+
+
+@hookimpl
+def xrdplug_register_models():
+    return [ModelSpec("Shared_Net", "second of two", {}, "nowhere:build")]
+'''
+MISSPELT = '''
+from xrdplug.plugin_api import hookimpl
+
+
+@hookimpl
+def xrdplug_register_model():
+    return []
+'''
+BAD_ARGS = '''
+from xrdplug.plugin_api import hookimpl
+
+
+@hookimpl
+def xrdplug_register_sources(config):
+    return []
+'''
+
+
+def test_broken_plugins_get_one_line_each_and_clashes_are_named(cli, tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    _install_fake_distribution(site, "xrdplug_aaa", {"xp_checked": CHECKED, "xp_misspelt": MISSPELT,
+                                                     "xp_badargs": BAD_ARGS},
+                               {"checked": "xp_checked", "misspelt": "xp_misspelt", "badargs": "xp_badargs"})
+    _install_fake_distribution(site, "xrdplug_bbb", {"xp_other": OTHER}, {"other": "xp_other"})
+    res = cli("plugins", env={"PYTHONPATH": str(site), "COLUMNS": "400"})
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+
+    def one(*words: str) -> str:
+        found = [ln for ln in lines if all(w in ln for w in words)]
+        assert len(found) == 1, (words, res.stdout)
+        return found[0]
+
+    one("broken plugin checked (xrdplug_aaa)", "phaser 'half' skipped", "no 'solve'", "Phaser")
+    one("broken plugin misspelt (xrdplug_aaa)", "no such hook xrdplug_register_model")
+    one("broken plugin badargs (xrdplug_aaa)", "config")
+    clash = one("name clash", "model 'unet'")
+    assert "unet (built-in) keeps it (built-ins keep their names)" in clash and "checked (xrdplug_aaa)" in clash
+    clash = one("name clash", "model 'shared-net'")
+    assert "checked (xrdplug_aaa) keeps it (the first one loaded wins)" in clash and "other (xrdplug_bbb)" in clash
+    # the built-in unet is the one listed, and the rest still works
+    assert any("unet" in ln and "built-in" in ln and "yes" in ln for ln in lines)
+    assert any("shared-net" in ln and "xrdplug_aaa" in ln for ln in lines)
+
+
+def test_runtime_registration_is_checked_by_pluggy():
+    from xrdplug.errors import PluginError
+    from xrdplug.plugin_api import hookimpl
+    from xrdplug.plugin_manager import register, registry
+
+    class Wrong:
+        @hookimpl
+        def xrdplug_register_models(self, extra):
+            return []
+
+    with pytest.raises(PluginError, match="extra"):
+        register(Wrong(), name="wrong-args")
+    assert not registry().pm.has_plugin("wrong-args")

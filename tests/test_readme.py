@@ -31,12 +31,13 @@ def test_readme_snippet_runs(tmp_path: Path, thpp_15):
     assert lines[2].split()[0] == "1708"
 
 
-def test_readme_gives_clone_cd_and_venv_before_the_two_commands():
+def test_readme_gives_clone_cd_and_venv_before_the_commands_ci_runs():
     text = README.read_text()
     block = re.search(r"## Install and test.*?```bash\n(.*?)```", text, flags=re.S).group(1)
     steps = [line.split("#")[0].strip() for line in block.splitlines() if line.strip()]
     assert steps[0].startswith("git clone ") and steps[1].startswith("cd ")
     assert "venv" in steps[2] and "activate" in steps[2]
-    assert steps[3:] == ['python -m pip install "torch==2.13.0" -e ".[test]"', "python -m pytest"]
+    assert steps[3:] == ['python -m pip install "torch==2.13.0" -e ".[test]"', "python -m pytest",
+                         "ruff check . && mypy"]
     ci = (README.parent / ".ci" / "run").read_text()
-    assert all(step in ci for step in steps[3:])  # CI runs the same two commands
+    assert all(step in ci for step in steps[3:])  # CI runs the same commands

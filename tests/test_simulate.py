@@ -15,6 +15,7 @@ import xrdplug  # noqa: F401  (makes cctbx safe to load)
 from cctbx_bridge import simulate as sim
 from xrdplug import hklgrid
 from xrdplug.data import generate, shards, splits
+from xrdplug.data.references import structure_for_sample
 from xrdplug.errors import XrdplugError
 
 
@@ -75,8 +76,8 @@ def test_volume_per_atom_range() -> None:
 
 def test_table_structure_factors_match_exact_direct_sum() -> None:
     xs = sim.structure_from_seed(3, sim.SimParams())
-    exact = sim.amplitudes(xs, 0.8, 0).data().as_numpy_array()
-    table = sim.amplitudes(xs, 0.8, sim.SF_TABLE).data().as_numpy_array()
+    exact = sim.sample_amplitudes(xs, 0.8, 0).data().as_numpy_array()
+    table = sim.sample_amplitudes(xs, 0.8, sim.SF_TABLE).data().as_numpy_array()
     assert np.abs(table - exact).max() / exact.mean() < 1e-3
     assert np.median(np.abs(table - exact) / exact) < 1e-4
 
@@ -86,7 +87,7 @@ def test_rebuilt_sample_equals_stored(dataset: Path) -> None:
     assert len(index["shard"]) == 40
     for i in (0, 17, 39):
         raw = shards.load_sample(dataset, i)
-        xs = sim.structure_for_sample(dataset, i)
+        xs = structure_for_sample(dataset, i)
         again = sim.sample_arrays(xs, 0.8)
         assert np.array_equal(again["hkl"], raw["hkl"])
         assert np.array_equal(again["f"].astype(np.float16).astype(np.float32), raw["f"])
@@ -94,7 +95,7 @@ def test_rebuilt_sample_equals_stored(dataset: Path) -> None:
         assert raw["space_group"] == again["space_group"]
         # the miller array helper gives back the exact |F| within float16 precision
         f = sim.sample_to_miller(raw)
-        exact = sim.amplitudes(xs, 0.8, 0)
+        exact = sim.sample_amplitudes(xs, 0.8, 0)
         a, b = exact.common_sets(f)
         assert a.size() == exact.size() == f.size()
         da, db = a.data().as_numpy_array(), b.data().as_numpy_array()
@@ -218,7 +219,7 @@ def test_from_cif_uses_good_structures_and_counts_skips(tmp_path: Path) -> None:
     want = sim.sample_arrays(good[1], 0.8)
     assert np.array_equal(raw["hkl"], want["hkl"])
     assert np.allclose(raw["f"], want["f"], rtol=1e-3, atol=1e-3)
-    xs = sim.structure_for_sample(out, i)
+    xs = structure_for_sample(out, i)
     assert xs.scatterers().size() == good[1].scatterers().size()
 
 

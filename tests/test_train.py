@@ -18,7 +18,7 @@ from typer.testing import CliRunner  # noqa: E402
 from xrdplug import hookimpl  # noqa: E402
 from xrdplug.cli import app  # noqa: E402
 from xrdplug.models.checkpoint import load_model  # noqa: E402
-from xrdplug.models.plugin import ModelSpec  # noqa: E402
+from xrdplug.plugin_api import ModelSpec  # noqa: E402
 from xrdplug.plugin_manager import register, unregister  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -81,7 +81,7 @@ def _build_tiny(width=4):
 
     class Tiny(nn.Module):
         def __init__(self):
-            super().__init__()  # the contract of xrdplug.models.batch: 7 channels on the cell's own grid
+            super().__init__()  # the contract of xrdplug.batch: 7 channels on the cell's own grid
             self.net = nn.Sequential(nn.Conv3d(7, width, 3, padding=1), nn.ReLU(), nn.Conv3d(width, 1, 1))
 
         def forward(self, x):
@@ -166,11 +166,12 @@ def test_train_defaults_out_folder_shipped_size_and_piped_progress(tiny_data, tm
 def test_train_shipped_never_overwrites_without_ship_nor_with_a_worse_model(tiny_data, tmp_path, monkeypatch):
     """issue 11 item 7: retraining leaves the shipped weights alone unless --ship; with --ship a candidate that
     measures worse on the same test structures is refused (unless --allow-worse, which says so)."""
-    from xrdplug.models import recipes, shipped
+    from xrdplug.models import shipped
+    from xrdplug.plugin_manager import registry
 
     tiny = {"hparams": {"filters": [4, 8, 16]}, "batch_size": 4, "lr": 1e-3, "minutes": 0.5, "epoch_samples": 8,
             "val_samples": 4, "epochs": 1}
-    monkeypatch.setitem(recipes.RECIPES, "unet", tiny)
+    monkeypatch.setattr(registry().get("model", "unet"), "recipe", tiny)
     weights = tmp_path / "weights"
     weights.mkdir()
     shipped_file = weights / "unet.pt"

@@ -8,27 +8,31 @@ From a cctbx script (import xrdplug before torch, RDKit or matplotlib)::
     solution = xrdplug.solve(result, phaser="charge-flipping")         # a PhasingResult
 
 Importing xrdplug loads neither cctbx nor torch; it only makes loading both safe in either order
-(see `xrdplug.runtime`).
+(see `xrdplug.runtime`). Plugin authors: `xrdplug.plugin_api` has the whole contract (docs/plugins.md).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .errors import XrdplugError
+from .errors import PluginError, XrdplugError
 from .hookspecs import hookimpl
+from .model_spec import ModelSpec
+from .protocols import ModelPlugin, Phaser, PhasingResult, ReflectionData, Source
 from .runtime import preload_cctbx_runtime
 
 preload_cctbx_runtime()
 
 __version__ = "0.1.0"
-__all__ = ["extend", "solve", "hookimpl", "XrdplugError", "__version__"]
+__all__ = [
+    "extend", "solve", "hookimpl", "XrdplugError", "PluginError", "__version__",
+    "ModelSpec", "ModelPlugin", "Phaser", "Source", "ReflectionData", "PhasingResult",
+]
 
 if TYPE_CHECKING:  # pragma: no cover
     from cctbx import miller
 
     from .pipeline import ExtendResult
-    from .protocols import PhasingResult
 
 
 def extend(f_obs: miller.array, model: str | None = None, d_min: float = 0.8, **options: Any) -> ExtendResult:

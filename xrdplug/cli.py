@@ -47,12 +47,11 @@ def _load_plugin_commands() -> None:
         return
     _plugin_commands_loaded = True
     reg = registry()
-    for impl in reg.pm.hook.xrdplug_add_commands.get_hookimpls():
+    for plugin in reg.implementers("xrdplug_add_commands"):
         try:
-            impl.function(app=app)
+            reg.call("xrdplug_add_commands", plugin, app=app)
         except Exception as exc:
-            origin = reg.origins.get(impl.plugin_name, "registered")
-            reg.failures.append(Failure(impl.plugin_name, origin, f"xrdplug_add_commands raised {exc!r}"))
+            reg.load_failures.append(Failure(plugin, reg.origin(plugin), f"xrdplug_add_commands raised {exc!r}"))
 
 
 _load_commands()

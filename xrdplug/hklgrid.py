@@ -15,6 +15,13 @@ H_MAX, K_MAX, L_MAX = 20, 20, 20
 # the fixed grid of the first models (cells to 16 A at 0.8 A); grids are now sized per cell (grid_shape)
 GRID_SHAPE: tuple[int, int, int] = (2 * H_MAX + 1, K_MAX + 1, L_MAX + 1)
 
+# The cells `bench extend` and `bench train` time: an edge of 8, 16 and 28 A (monoclinic, b unique).
+BENCH_CELLS: dict[str, tuple[float, ...]] = {
+    "small (8 A)": (8.0, 6.0, 7.0, 90.0, 100.0, 90.0),
+    "medium (16 A)": (16.0, 8.0, 12.0, 90.0, 100.0, 90.0),
+    "large (28 A)": (28.0, 10.0, 20.0, 90.0, 100.0, 90.0),
+}
+
 
 def canonical_indices(hkl: np.ndarray) -> np.ndarray:
     """Map (N,3) integer indices to their 2/m representative with k >= 0 and l >= 0."""
@@ -79,18 +86,6 @@ def inverse_d_squared(hkl: np.ndarray, cell: tuple[float, float, float, float, f
     h, k, l = hkl[:, 0], hkl[:, 1], hkl[:, 2]
     sb, cb = np.sin(np.radians(beta)), np.cos(np.radians(beta))
     return (h**2 / a**2 + l**2 / c**2 - 2 * h * l * cb / (a * c)) / sb**2 + k**2 / b**2
-
-
-def grid_inverse_d_squared(
-    cell: tuple[float, float, float, float, float, float], shape: tuple[int, int, int] = GRID_SHAPE
-) -> np.ndarray:
-    """1/d^2 at every grid point for this cell."""
-    hm = (shape[0] - 1) // 2
-    h, k, l = np.meshgrid(
-        np.arange(-hm, hm + 1), np.arange(shape[1]), np.arange(shape[2]), indexing="ij"
-    )
-    hkl = np.stack([h.ravel(), k.ravel(), l.ravel()], axis=1)
-    return inverse_d_squared(hkl, cell).reshape(shape).astype(np.float32)
 
 
 def max_indices(cell: tuple[float, float, float, float, float, float], d_min: float) -> tuple[int, int, int]:

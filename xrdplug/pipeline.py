@@ -7,7 +7,6 @@ measured are predicted, and a flag array says which is which.
 from __future__ import annotations
 
 import hashlib
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import XrdplugError
 from .hklgrid import GRID_SHAPE, cell_fits, max_indices
+from .runtime import load_torch_first
 
 if TYPE_CHECKING:  # pragma: no cover
     from cctbx import miller
@@ -151,12 +151,6 @@ def check_fits_model(f_obs: miller.array, d_min: float, layout: str = "cell-grid
     return notes
 
 
-def load_torch_first() -> None:
-    """torch before cctbx keeps torch's thread pool (see xrdplug.runtime); harmless if already loaded."""
-    if "torch" not in sys.modules and "boost_python_meta_ext" not in sys.modules:
-        import torch  # noqa: F401
-
-
 def measured_amplitudes(data: Any) -> tuple[miller.array, list[str]]:
     """The measured amplitudes of a miller.array, a ReflectionData or an ExtendResult: reflections that a
     model predicted before are never fed to a model as if measured."""
@@ -208,7 +202,7 @@ def extend(
     import cctbx_bridge  # noqa: F401  (before anything else of cctbx: see xrdplug.runtime)
     from cctbx_bridge.extension import merge_predictions, model_view
 
-    from .models.batch import layout_of, make_input, prediction_to_amplitudes
+    from .batch import layout_of, make_input, prediction_to_amplitudes
     from .models.checkpoint import load_model, predict
     from .models.training import resolve_device
 

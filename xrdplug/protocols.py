@@ -62,7 +62,7 @@ class Source(Protocol):
 
 @runtime_checkable
 class ModelPlugin(Protocol):
-    """A network that maps the model batch (see `xrdplug.models.batch`) to normalised amplitudes."""
+    """A network that maps the model batch (see `xrdplug.batch`) to normalised amplitudes."""
 
     name: str
     description: str

@@ -165,3 +165,9 @@ def worker_env() -> dict[str, str]:
     if lib is not None:
         env["LD_PRELOAD"] = ":".join(p for p in (str(lib), env.get("LD_PRELOAD", "")) if p)
     return env
+
+
+def load_torch_first() -> None:
+    """torch before cctbx keeps torch's thread pool (see xrdplug.runtime); harmless if already loaded."""
+    if "torch" not in sys.modules and "boost_python_meta_ext" not in sys.modules:
+        import torch  # noqa: F401

@@ -30,7 +30,6 @@ if TYPE_CHECKING:  # pragma: no cover
 DEFAULT_PHASER = "charge-flipping"
 SOLVED_FRACTION = 0.8
 TOLERANCE = 0.5
-MODEL_PREFERENCE = ("fft-unet", "transformer", "unet")
 WILSON = "wilson"  # in bench_solve's model list: the Wilson-baseline extension
 
 
@@ -108,8 +107,8 @@ def match(
 
 
 def models_with_weights() -> list[str]:
-    """Model plugins that ship (or were given) trained weights, in display order (not a ranking: `solve
-    --model auto` ranks by the measurement recorded with the weights, see auto_model)."""
+    """Model plugins that ship (or were given) trained weights, by name (not a ranking: `solve --model auto`
+    ranks by the measurement recorded with the weights, see auto_model; the host favours no plugin)."""
     from .plugin_manager import registry
 
     reg = registry()
@@ -122,7 +121,7 @@ def models_with_weights() -> list[str]:
             continue
         if w is not None and Path(w).exists():
             out.append(name)
-    return sorted(out, key=lambda n: (MODEL_PREFERENCE.index(n) if n in MODEL_PREFERENCE else 99, n))
+    return out
 
 
 AUTO_D_MIN = 1.2  # measured data to this resolution phase as given: no extension is needed
@@ -259,9 +258,9 @@ def _measured_selection(data: Any) -> Any:
 
 
 def _n_ref(reference: xray.structure) -> int:
-    from cctbx_bridge.compare import _distinct_non_h_sites
+    from cctbx_bridge.compare import distinct_non_h_sites
 
-    return len(_distinct_non_h_sites(reference))
+    return len(distinct_non_h_sites(reference))
 
 
 def _fmt(x: Any, spec: str = ".2f") -> str:
@@ -367,13 +366,13 @@ def print_report(console: Console, runs: list[SolveRun], title: str = "xrdplug s
                     console.print(f"[yellow]{r.label}[/yellow]: {no_transition_hint(r)}")
                 elif fig["verdict"] != "solved":
                     console.print(f"[yellow]{r.label}[/yellow]: the atoms are a guess from the best map")
-            elif fig.get("phase_transition") is False and r.result.phaser == "charge-flipping":
+            elif fig.get("phase_transition") is False:
                 console.print(f"[yellow]{r.label}[/yellow]: {no_transition_hint(r)}")
             if fig.get("stopped"):
                 console.print(f"[dim]{r.label}: {fig.get('attempts')} attempt(s); stopped: {fig['stopped']}[/dim]")
             for note in fig.get("notes", []) or []:
                 console.print(f"[dim]{r.label}: {note}[/dim]")
-            if r.result.phaser == "charge-flipping" or "seed" in fig or "seeds" in fig:
+            if "seed" in fig or "seeds" in fig:
                 console.print(f"[dim]{r.label}: {seeds_line(fig, seed)}[/dim]")
         if r.match is not None and r.match.n_matched:
             m = r.match
@@ -396,7 +395,8 @@ def match_line(run: SolveRun) -> str:
 
 
 def no_transition_hint(r: SolveRun) -> str:
-    """Why charge flipping saw no phase transition, judged by what was measured (predictions don't count)."""
+    """Why a dual-space phaser (charge flipping) saw no phase transition, judged by what was measured
+    (predictions don't count)."""
     measured = r.measured_d_min if r.measured_d_min is not None else r.d_min
     if measured > AUTO_D_MIN:
         extra = " (the predicted reflections did not make up for it)" if r.n_predicted else ""
@@ -457,9 +457,10 @@ def dataset_cases(
     |F| (cut to d_high); the structure is rebuilt from its seed (or re-read from its CIF)."""
     import numpy as np
 
-    from cctbx_bridge.simulate import sample_to_miller, structure_for_sample
+    from cctbx_bridge.simulate import sample_to_miller
 
     from .data import shards, splits
+    from .data.references import structure_for_sample
 
     root = Path(root)
     index = shards.load_index(root)
@@ -559,9 +560,7 @@ def bench_solve(
     for k, case in enumerate(cases):
         ref = non_hydrogen(case.structure)
         opts: dict[str, Any] = {"seed": seed + k, **options}
-        if give_formula and phaser == "charge-flipping":
-            opts["formula"] = formula_of(ref).replace(" ", "")
-        elif give_formula:
+        if give_formula:
             opts["formula"] = formula_of(ref).replace(" ", "")
         low = case.f_true.resolution_filter(d_min=d_low)
         inputs: list[tuple[str, Any]] = [(conditions[0], low)]

@@ -5,8 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from xrdplug import hookimpl
-from xrdplug.protocols import PhasingResult
+from xrdplug.plugin_api import PhasingResult, hookimpl
 
 
 class ChargeFlippingPhaser:

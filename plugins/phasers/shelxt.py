@@ -16,9 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from xrdplug import hookimpl
-from xrdplug.errors import XrdplugError
-from xrdplug.protocols import PhasingResult
+from xrdplug.plugin_api import PhasingResult, XrdplugError, hookimpl
 
 NOT_FOUND = "shelxt not found on PATH; set XRDPLUG_SHELXT=/path/to/shelxt or use --phaser charge-flipping"
 DEFAULT_TIMEOUT = 600.0

@@ -7,8 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from xrdplug import hookimpl
-from xrdplug.protocols import ReflectionData
+from xrdplug.plugin_api import ReflectionData, hookimpl
 
 _DATA_BLOCK = re.compile(rb"^\s*data_\S", re.IGNORECASE | re.MULTILINE)
 

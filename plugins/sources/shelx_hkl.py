@@ -10,8 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from xrdplug import hookimpl
-from xrdplug.protocols import ReflectionData
+from xrdplug.plugin_api import ReflectionData, hookimpl
 
 
 def _hklf_line(line: bytes) -> bool:

@@ -7,8 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from xrdplug import hookimpl
-from xrdplug.protocols import ReflectionData
+from xrdplug.plugin_api import ReflectionData, hookimpl
 
 
 class XdsAsciiSource:

@@ -48,7 +48,7 @@ def evaluate(
     """Score models on the predicted shell (1.5 > d >= 0.8 A, scale fitted per structure) and on all
     reflections (reference-style R), always beside the Wilson baseline, the per-shell mean, and two oracles
     that peek at the truth (the structure's own per-shell mean |F|, and that with its direction envelope)."""
-    from ..pipeline import load_torch_first
+    from ..runtime import load_torch_first
 
     load_torch_first()
     import torch

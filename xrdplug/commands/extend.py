@@ -52,7 +52,7 @@ def extend(
     from rich.console import Console
 
     from ..files import check_output
-    from ..pipeline import load_torch_first
+    from ..runtime import load_torch_first
     from ..sources import read_reflections, write_reflections
 
     load_torch_first()  # before the reader loads cctbx, so torch keeps its thread pool
@@ -79,7 +79,7 @@ def extend(
 
 
 def bench_extend(
-    models: Annotated[list[str] | None, typer.Option("--model", "-m", help="Models to time (default: all three)")] = None,
+    models: Annotated[list[str] | None, typer.Option("--model", "-m", help="Models to time (default: every model plugin)")] = None,
     repeat: Annotated[int, typer.Option("--repeat", help="Timed runs per model and cell (the fastest is shown)")] = 2,
     untrained: Annotated[
         bool, typer.Option("--untrained", help="Time each model at its shipped size with random weights")
@@ -87,10 +87,10 @@ def bench_extend(
 ) -> None:
     """Time and peak memory of `extend` per model on a small (8 A), medium (16 A) and large (28 A) cell, one
     core, each in a fresh process; shell R beside the Wilson baseline on the same structure."""
-    from ..models.bench_extend import bench_extend as run
-    from ..plugin_manager import canonical
+    from ..bench_extend import bench_extend as run
+    from ..plugin_manager import canonical, registry
 
-    names = [canonical(m) for m in models] if models else ["unet", "fft-unet", "transformer"]
+    names = [canonical(m) for m in models] if models else registry().names("model")
     run(names, untrained=untrained, repeat=repeat)
 
 

@@ -48,6 +48,8 @@ def plugins() -> None:
     console.print(table)
     for failure in reg.failures:
         console.print(f"[red]broken plugin[/red] {failure.plugin} ({failure.origin}): {failure.error}")
+    for clash in reg.clashes:
+        console.print(f"[yellow]name clash[/yellow]: {clash.line()}")
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:

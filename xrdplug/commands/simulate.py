@@ -173,7 +173,7 @@ def bench_simulate(
         return time.perf_counter() - t[0], time.process_time() - t[1]
 
     params = sim.SimParams()
-    sim.amplitudes(sim.structure_from_seed(0, params), params.d_high, params.sf_table)  # build the table once
+    sim.sample_amplitudes(sim.structure_from_seed(0, params), params.d_high, params.sf_table)  # build the table once
     # bare cctbx: 20-atom P2_1/c structure (cctbx's own cell, 18 A^3/atom) + exact |F| to 0.8 A, direct sum
     bare_s, bare_f = (list(x) for x in sim.bare_cctbx_cost(repeat, seed))
     # our generator's pieces on its own structures
@@ -183,7 +183,7 @@ def bench_simulate(
     gen = [v / len(seeds) for v in since(t)]
     t = clock()
     for xs in structs:
-        sim.amplitudes(xs, params.d_high, 0)
+        sim.sample_amplitudes(xs, params.d_high, 0)
     exact = [v / len(seeds) for v in since(t)]
     t = clock()
     for xs in structs:

@@ -12,7 +12,7 @@ from ..errors import XrdplugError
 
 
 def train(
-    model: Annotated[str, typer.Option("--model", "-m", help="Model plugin name (unet, fft-unet, transformer, ...)")],
+    model: Annotated[str, typer.Option("--model", "-m", help="Model plugin name (see `xrdplug plugins`)")],
     data: Annotated[Path, typer.Option("--data", help="Data set folder made by `xrdplug simulate`")],
     epochs: Annotated[int, typer.Option(help="Last epoch to train (with --resume: continue up to it)")] = 10,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Samples per step (per process under torchrun)")] = 16,
@@ -82,7 +82,7 @@ def train(
 def train_shipped(
     data: Annotated[Path, typer.Option("--data", help="Data set folder made by `xrdplug simulate`")] = Path("data/sim"),
     models: Annotated[
-        list[str] | None, typer.Option("--model", "-m", help="Only these (default: unet, fft-unet, transformer)")
+        list[str] | None, typer.Option("--model", "-m", help="Only these (default: every model plugin with a recipe)")
     ] = None,
     minutes: Annotated[float | None, typer.Option(help="Training minutes per model (CPU-minutes on CPU; default: each recipe's)")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda")] = "auto",
@@ -103,9 +103,10 @@ def train_shipped(
         bool, typer.Option("--allow-worse", help="With --ship: ship even a candidate that measures worse (said)")
     ] = False,
 ) -> None:
-    """Retrain the built-in models with their recorded recipes into --work and score each candidate beside the
-    shipped weights and the baselines on the test split. Only with --ship are plugins/models/weights/
-    {NAME.pt, NAME.json, README.md} replaced, and never by a worse model unless --allow-worse."""
+    """Retrain the models whose plugins give a recipe (the built-ins, and any other) into --work and score each
+    candidate beside the shipped weights and the baselines on the test split. Only with --ship are the files
+    beside each plugin's weights (NAME.pt, NAME.json, README.md) replaced, and never by a worse model unless
+    --allow-worse."""
     from ..models.shipped import retrain
 
     if allow_worse and not ship:

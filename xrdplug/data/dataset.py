@@ -3,12 +3,13 @@
 Each item is a dict of tensors on the sample's own grid (D, H, W) = `batch.input_shape(cell, d_high, layout)`
 (`xrdplug.models.training.collate` pads a batch to its largest member)::
 
-    x       float32 (C, D, H, W)  the model input of `xrdplug.models.batch.make_input` (C = 7; 4 for "grid41")
+    x       float32 (C, D, H, W)  the model input of `xrdplug.batch.make_input` (C = 7; 4 for "grid41")
     y       float32 (D, H, W)     normalised target |F| on the grid (`batch.target_grid`), 0 off-target
     known   bool    (D, H, W)     reflections with d >= d_low (the "measured" 1.5 A data)
     target  bool    (D, H, W)     every reflection to d_high (inside the sphere, not systematically absent)
-    wilson  float32 (2,)          (a, b) of `xrdplug.normalise`, fitted on the known reflections
-    index   int64   ()            the sample's row in index.npz (for `raw` / `load_sample`)
+    wilson  float32 (2,)          (a, b) of `xrdplug.normalise`: ln scale fitted on the known reflections, the
+                                  fixed fall-off B (no Wilson line is fitted any more; the key kept its name)
+    index   int64   ()            the sample's row in index.npz (for `raw`, `shards.load_sample`)
 
 Normalisation (`xrdplug.normalise`): a scale exp(a) fitted on the KNOWN reflections only under a fixed
 light-atom fall-off; F = y * normalise.scale_at(1/d^2, a, b) at each reflection is the one inverse
@@ -31,9 +32,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .. import hklgrid
+from .. import batch, hklgrid
 from ..errors import XrdplugError
-from ..models import batch
 from . import shards, splits
 
 
@@ -140,8 +140,3 @@ class ShardDataset(Dataset):
         out = {k: torch.from_numpy(v) for k, v in item.items()}
         out["index"] = torch.tensor(self.row(i), dtype=torch.int64)
         return out
-
-
-def load_sample(root: str | os.PathLike[str], i: int) -> dict[str, Any]:
-    """Raw sample i (row i of index.npz) of a data set; see `ShardDataset.raw`."""
-    return shards.load_sample(root, i)

@@ -44,15 +44,15 @@ def bench_train(
     from rich.console import Console
     from rich.table import Table
 
-    from .batch import layout_of
-    from .bench_extend import CELLS
+    from ..batch import layout_of
+    from ..hklgrid import BENCH_CELLS as CELLS
     from .recipes import shipped_hparams
 
     if threads:
         torch.set_num_threads(threads)
     console = Console(width=160)
     reg = get_registry()
-    names = [canonical(m) for m in models] if models else ["unet", "fft-unet", "transformer"]
+    names = [canonical(m) for m in models] if models else reg.names("model")
     overrides = parse_hparams(hparams)
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     sources: dict[str, tuple[float, ...] | None] = {f"{data}": None} if data is not None else dict(cells or CELLS)

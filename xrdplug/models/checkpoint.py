@@ -180,7 +180,7 @@ def predict(
     batch_size: int = 16,
     device: str | torch.device | None = None,
 ) -> np.ndarray:
-    """Predict F_norm for x (B, C, *grid) -> (B, *grid) float32 (`xrdplug.models.batch`).
+    """Predict F_norm for x (B, C, *grid) -> (B, *grid) float32 (`xrdplug.batch`).
 
     Known reflections are pasted back exactly (channel 0 where channel 1 is 1), predictions are clipped at 0,
     and everything outside the target mask (channel 2) is 0.

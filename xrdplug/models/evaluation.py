@@ -61,7 +61,7 @@ def dataset_cases(root: str | Path, split: str = "test", n: int | None = None, d
                   wilson: bool = True) -> Iterator[B.Case]:
     """The structures of one split of a simulated data set, with their Wilson baselines."""
     from ..data import shards, splits
-    from ..pipeline import load_torch_first
+    from ..runtime import load_torch_first
 
     load_torch_first()
     root = Path(root)
@@ -96,15 +96,16 @@ def case_from_raw(raw: dict[str, Any], d_low: float, d_high: float, label: str, 
 
 def _content_for_sample(root: Path, row: int, raw: dict[str, Any]) -> dict[str, float] | None:
     """Unit-cell content of a stored sample: a stored formula if the data set has one, else its structure."""
-    from cctbx_bridge import simulate as sim
     from cctbx_bridge import wilson as W
+
+    from ..data.references import structure_for_sample
 
     formula = raw.get("formula")
     if isinstance(formula, (str, np.str_)) and str(formula).strip():  # asymmetric unit, H included
         return W.content_from_asu_formula(str(formula), str(raw["space_group"]))
 
     try:
-        return W.unit_cell_content(sim.structure_for_sample(root, row))
+        return W.unit_cell_content(structure_for_sample(root, row))
     except Exception:  # a structure that cannot be rebuilt: score without the Wilson baseline
         return None
 
@@ -115,7 +116,7 @@ def structure_cases(paths: Iterable[str | Path], d_high: float = D_HIGH, d_low: 
     calculated |F| to d_high (H atoms kept by default). The measured input is a `data.mtz` beside the file
     when there is one (a benchmark case of `xrdplug cases`: the diffractometer's noise and lost reflections),
     else the calculated |F| to d_low, with relative Gaussian `noise` if asked."""
-    from ..pipeline import load_torch_first
+    from ..runtime import load_torch_first
 
     load_torch_first()
     from cctbx_bridge import simulate as sim
@@ -136,7 +137,7 @@ def structure_cases(paths: Iterable[str | Path], d_high: float = D_HIGH, d_low: 
             xs, why = b_unique_monoclinic(xs, keep_hydrogens)
             if xs is None:
                 continue
-            f = sim.amplitudes(xs, d_high, 0)
+            f = sim.sample_amplitudes(xs, d_high, 0)
             hkl_c = hklgrid.canonical_indices(np.array(f.indices(), dtype=np.int64).reshape(-1, 3))
             fv = f.data().as_numpy_array().astype(np.float64)
             cell = tuple(float(c) for c in xs.unit_cell().parameters())
@@ -178,7 +179,7 @@ class ModelPredictor:
         self.device = device
 
     def __call__(self, case: B.Case) -> np.ndarray:
-        from .batch import accepts, layout_of, make_input, prediction_to_amplitudes
+        from ..batch import accepts, layout_of, make_input, prediction_to_amplitudes
         from .checkpoint import predict
 
         layout = layout_of(self.model)

@@ -1,8 +1,10 @@
-"""The recipes of the built-in models' shipped weights, and `xrdplug train-shipped`, which retrains them.
+"""`xrdplug train-shipped`: retrain a model plugin's shipped weights with the recipe on its ModelSpec.
 
-The shipped weights are SMALL configurations trained on CPU in minutes (the reference hyper-parameters stay
-each plugin's default_hparams; a shipped checkpoint stores its own). Each retrain writes, beside the weights,
-NAME.json (data set, size, epochs, time, hardware, test figures from `xrdplug evaluate`) and README.md.
+Any model plugin whose spec has a `recipe` and a `weights` path gets this, built-in or not: the shipped
+weights are SMALL configurations trained on CPU in minutes (the reference hyper-parameters stay the
+plugin's default_hparams; a shipped checkpoint stores its own). Shipping writes, beside the plugin's own
+weights file, NAME.json (data set, size, epochs, time, hardware, test figures beside the baselines, the
+calibration of its predicted SIGF) and README.md.
 """
 
 from __future__ import annotations
@@ -20,13 +22,8 @@ from ..files import atomic_output
 from ..plugin_manager import canonical
 from .checkpoint import read_checkpoint, save_checkpoint
 from .evaluation import R_FORMULA
-from .recipes import RECIPES, REFERENCE_RECIPE
+from .recipes import REFERENCE_RECIPE, shipped_models
 from .training import TrainConfig, best_path, train
-
-WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "plugins" / "models" / "weights"
-
-REFERENCE_R = {"unet": 0.393, "fft-unet": 0.336, "transformer": 0.358}
-REFERENCE_MSE = {"unet": 1.39e-3, "fft-unet": 1.20e-3, "transformer": 1.31e-3}
 
 
 def hardware(device: str) -> str:
@@ -73,19 +70,22 @@ def curve_note(history: list[dict[str, Any]]) -> str:
 
 def retrain(
     data: Path, models: list[str] | None = None, minutes: float | None = None, device: str = "auto",
-    work: Path = Path("runs/shipped"), eval_samples: int | None = None, weights_dir: Path = WEIGHTS_DIR,
+    work: Path = Path("runs/shipped"), eval_samples: int | None = None, weights_dir: Path | None = None,
     threads: int | None = None, resume: bool = False, recipe: str = "cpu", ship: bool = False,
     allow_worse: bool = False, log: Any = print, calibration_samples: int = 200,
 ) -> list[dict[str, Any]]:
     """Train each model's recipe into `work`, score it beside the shipped weights and the baselines on the
     test split, and write WORK/NAME.json. The shipped weights are replaced only with `ship`, and then only by
-    a candidate that measures at least as well on the same test structures, unless `allow_worse` (said)."""
+    a candidate that measures at least as well on the same test structures, unless `allow_worse` (said).
+    The weights go where each plugin's spec says (`weights_dir` overrides the folder, for tests)."""
     from ..errors import XrdplugError
 
-    names = [canonical(m) for m in (models or list(RECIPES))]
+    specs = shipped_models()
+    names = [canonical(m) for m in (models or list(specs))]
     for n in names:
-        if n not in RECIPES:
-            raise XrdplugError(f"no shipped recipe for '{n}' (recipes: {', '.join(RECIPES)})")
+        if n not in specs:
+            raise XrdplugError(f"no shipped recipe for '{n}' (model plugins with a recipe and a weights path: "
+                               f"{', '.join(specs) or 'none'})")
     if recipe not in ("cpu", "reference"):
         raise XrdplugError(f"--recipe {recipe}: expected cpu (small, minutes on CPU) or reference (full size, for a GPU)")
     work.mkdir(parents=True, exist_ok=True)
@@ -95,8 +95,10 @@ def retrain(
     cases = None
     records = []
     for name in names:
-        r = RECIPES[name] if recipe == "cpu" else dict(REFERENCE_RECIPE)
-        stem = name.replace("-", "_")
+        r = dict(specs[name].recipe) if recipe == "cpu" else dict(REFERENCE_RECIPE)
+        shipped_at = Path(specs[name].weights_path())
+        stem = shipped_at.stem
+        wdir = weights_dir if weights_dir is not None else shipped_at.parent
         out = work / f"{stem}.pt"
         cfg = TrainConfig(
             model=name, data=str(data), out=str(out), epochs=r["epochs"], batch_size=r["batch_size"], lr=r["lr"],
@@ -123,7 +125,7 @@ def retrain(
         from .evaluation import ModelPredictor, compact
 
         preds: dict[str, Any] = {f"{name} (candidate)": ModelPredictor(model)}
-        wpath = weights_dir / f"{stem}.pt"
+        wpath = wdir / f"{stem}.pt"
         current = None
         if wpath.is_file():
             try:
@@ -212,22 +214,22 @@ def retrain(
                 log(f"{name}: WARNING: shipping a candidate that measures worse than the weights it replaces "
                     f"(R_shell {cand['r_shell']:.3f} > {now['r_shell']:.3f}), as --allow-worse asked")
                 record["shipped_worse_than_previous"] = {"previous_r_shell": now["r_shell"]}
-            weights_dir.mkdir(parents=True, exist_ok=True)
+            wdir.mkdir(parents=True, exist_ok=True)
             save_checkpoint(wpath, model, name, ck["hparams"], shipped_meta)
             record["file_bytes"] = wpath.stat().st_size
-            with atomic_output(weights_dir / f"{stem}.json") as tmp:
+            with atomic_output(wdir / f"{stem}.json") as tmp:
                 Path(tmp).write_text(json.dumps(record, indent=1))
-            write_readme(weights_dir)
+            write_readme(wdir)
             log(f"{name}: shipped {wpath} ({record['file_bytes'] / 2**20:.2f} MiB)")
         records.append(record)
     return records
 
 
-def write_readme(weights_dir: Path = WEIGHTS_DIR) -> Path:
-    """weights/README.md: one row per shipped model beside the baselines on its test split."""
+def write_readme(weights_dir: Path) -> Path:
+    """weights/README.md: one row per shipped model in that folder beside the baselines on its test split."""
     recs = []
-    for name in RECIPES:
-        p = weights_dir / f"{name.replace('-', '_')}.json"
+    for spec in shipped_models().values():
+        p = weights_dir / Path(spec.weights_path()).with_suffix(".json").name
         if p.exists():
             rec = json.loads(p.read_text())
             if isinstance(rec.get("test"), dict) and "model" in rec["test"]:
@@ -235,7 +237,7 @@ def write_readme(weights_dir: Path = WEIGHTS_DIR) -> Path:
     lines = [
         "# Shipped weights",
         "",
-        "Small configurations of the three built-in models, trained on CPU by `xrdplug train-shipped --ship` "
+        "Small configurations of the models in this folder, trained on CPU by `xrdplug train-shipped --ship` "
         "(`--model NAME` for one). Without `--ship` a retrain leaves these files alone; with it, a candidate that "
         "measures worse than the weights it would replace is refused unless `--allow-worse` is given.",
         "Each checkpoint stores its own hyper-parameters; each NAME.json beside it is the full record (data set, "

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import hklgrid
-from .batch import LAYOUT, make_input, target_grid
+from ..batch import LAYOUT, make_input, target_grid
 
 
 def asu_indices(cell: tuple[float, ...], d_high: float) -> np.ndarray:

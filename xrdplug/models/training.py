@@ -14,7 +14,7 @@ import os
 import random
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +103,7 @@ def dataset_d_high(ds: Dataset) -> float:
 
 def collate(items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
     """Stack items, zero-padding grids of different sizes to the largest (padding has no target)."""
-    from .batch import pad_stack
+    from ..batch import pad_stack
 
     out = {
         "x": torch.from_numpy(pad_stack([np.asarray(it["x"], dtype=np.float32) for it in items])),
@@ -350,7 +350,7 @@ def train(
     n_params = count_parameters(model)
 
     # ---- data
-    from .batch import layout_of
+    from ..batch import layout_of
 
     layout = layout_of(model)
     if train_set is None:
@@ -539,7 +539,3 @@ def train(
 def best_path(out: str | os.PathLike[str]) -> Path:
     out = Path(out)
     return out.with_name(out.stem + ".best" + (out.suffix or ".pt"))
-
-
-def config_dict(cfg: TrainConfig) -> dict[str, Any]:
-    return asdict(cfg)

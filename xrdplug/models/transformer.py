@@ -1,6 +1,6 @@
 """XRD_Transformer: attention over the reflections of a structure, for any cell.
 
-`XRDTransformer` (layout "cell-grid", `xrdplug.models.batch`): the tokens are the target reflections of
+`XRDTransformer` (layout "cell-grid", `xrdplug.batch`): the tokens are the target reflections of
 the cell's own grid. Each token carries what is measured (F_norm, known flag), its resolution and its
 Cartesian reciprocal-space position s (channels 3-6: the cell's metric), expanded in fixed Fourier features of
 s, so the same hkl in two cells is two different tokens. Attention is local and global at linear cost:
@@ -17,7 +17,7 @@ Cost per block is O(n * (window + latents)) for n reflections, so 12,000 reflect
 `LegacyXRDTransformer` (layout "grid41") is the first shipped design, kept so that its checkpoints load:
 one-hot h/k/l on the fixed 41 x 21 x 21 grid and attention over all (or all known) target reflections.
 
-Tokens are the voxels of the target mask (channel 2 of the input, see `xrdplug.models.batch`), gathered
+Tokens are the voxels of the target mask (channel 2 of the input, see `xrdplug.batch`), gathered
 per sample and padded to the longest sample of the batch with a key padding mask. Token features are
 one-hot h, k, l (the grid position) + F_norm known + known flag + s2 scaled (the cell metric).
 keys="all" (reference): self-attention over all target reflections, O(n^2); keys="known": every reflection

@@ -1,6 +1,6 @@
 """3D UNet on the hkl grid (the reference's baseline), and its Fourier variant (FFT_UNet).
 
-Input and output follow `xrdplug.models.batch`: x (B, 4, 41, 21, 21) -> y (B, 41, 21, 21) F_norm.
+Input and output follow `xrdplug.batch`: x (B, 4, 41, 21, 21) -> y (B, 41, 21, 21) F_norm.
 The grid is padded inside the model to a size divisible by 2**levels and cropped back, so any grid works.
 Reference filters 64/128/256 give about 5.6M parameters (UNet) and 7.9M (FFT_UNet).
 """
@@ -55,7 +55,7 @@ class UNet3D(nn.Module):
         fourier_decoder: bool = False,
     ):
         super().__init__()
-        # 4 input channels: the legacy fixed 41x21x21 grid; 7: the grid sized per cell (xrdplug.models.batch)
+        # 4 input channels: the legacy fixed 41x21x21 grid; 7: the grid sized per cell (xrdplug.batch)
         self.input_layout = "grid41" if in_channels == 4 else "cell-grid"
         filters = [int(f) for f in filters]
         self.levels = len(filters) - 1

@@ -14,11 +14,7 @@ import subprocess
 import sys
 from typing import Any
 
-CELLS: dict[str, tuple[float, ...]] = {
-    "small (8 A)": (8.0, 6.0, 7.0, 90.0, 100.0, 90.0),
-    "medium (16 A)": (16.0, 8.0, 12.0, 90.0, 100.0, 90.0),
-    "large (28 A)": (28.0, 10.0, 20.0, 90.0, 100.0, 90.0),
-}
+from .hklgrid import BENCH_CELLS as CELLS
 
 
 def probe(model: str, cell: tuple[float, ...], untrained: bool, repeat: int, seed: int = 1) -> dict[str, Any]:
@@ -33,8 +29,8 @@ def probe(model: str, cell: tuple[float, ...], untrained: bool, repeat: int, see
     from cctbx_bridge import wilson as W
     from cctbx_bridge.structures import amplitudes, random_structure
 
-    from ..pipeline import extend
-    from .metrics import shell_r
+    from .models.metrics import shell_r
+    from .pipeline import extend
 
     vol = cell[0] * cell[1] * cell[2] * 0.985
     xs = random_structure("P 1 21/c 1", n_atoms=max(2, int(vol / 18.0 / 4)), volume_per_atom=18.0, seed=seed,
@@ -45,9 +41,9 @@ def probe(model: str, cell: tuple[float, ...], untrained: bool, repeat: int, see
     if untrained:
         import tempfile
 
-        from ..plugin_manager import registry
-        from .checkpoint import save_checkpoint
-        from .recipes import shipped_hparams
+        from .models.checkpoint import save_checkpoint
+        from .models.recipes import shipped_hparams
+        from .plugin_manager import registry
 
         hp = shipped_hparams(model)
         net = registry().get("model", model).build(**hp)
@@ -76,7 +72,7 @@ def probe(model: str, cell: tuple[float, ...], untrained: bool, repeat: int, see
 
 
 def run_probe(model: str, cell: tuple[float, ...], untrained: bool, repeat: int) -> dict[str, Any]:
-    code = ("import json, sys; from xrdplug.models.bench_extend import probe; "
+    code = ("import json, sys; from xrdplug.bench_extend import probe; "
             f"print('JSON' + json.dumps(probe({model!r}, {tuple(cell)!r}, {untrained!r}, {repeat!r})))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=1800,
                        env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
@@ -92,7 +88,7 @@ def bench_extend(models: list[str], untrained: bool = False, repeat: int = 2,
     from rich.console import Console
     from rich.table import Table
 
-    from ..hklgrid import grid_shape
+    from .hklgrid import grid_shape
 
     cells = cells or CELLS
     rows = []

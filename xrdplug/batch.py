@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import hklgrid, normalise
+from . import hklgrid, normalise
 
 IN_CHANNELS = 7
 LAYOUT = "cell-grid"
@@ -122,5 +122,5 @@ def pad_stack(arrays: list[np.ndarray]) -> np.ndarray:
     shape = tuple(max(a.shape[i] for a in arrays) for i in range(arrays[0].ndim))
     out = np.zeros((len(arrays), *shape), dtype=arrays[0].dtype)
     for j, a in enumerate(arrays):
-        out[(j, *tuple(slice(0, s) for s in a.shape))] = a
+        out[(j,) + tuple(slice(0, s) for s in a.shape)] = a
     return out
