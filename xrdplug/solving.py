@@ -364,7 +364,7 @@ def print_report(console: Console, runs: list[SolveRun], title: str = "xrdplug s
                 console.print(f"[{colour}]{r.label}: {fig['verdict']}[/{colour}]: {fig.get('reason', '')}")
                 if fig["verdict"] != "solved" and fig.get("phase_transition") is False:
                     console.print(f"[yellow]{r.label}[/yellow]: {no_transition_hint(r)}")
-                elif fig["verdict"] != "solved":
+                elif fig["verdict"] != "solved" and "phase_transition" in fig:  # a map-based phaser
                     console.print(f"[yellow]{r.label}[/yellow]: the atoms are a guess from the best map")
             elif fig.get("phase_transition") is False:
                 console.print(f"[yellow]{r.label}[/yellow]: {no_transition_hint(r)}")

@@ -166,17 +166,22 @@ def solve_direct_space(
     found_by = res.found_by
     separation = (second - best.cost) if second is not None else None
     confident = found_by >= opt.agree and (second is None or second >= opt.separation * best.cost)
-    verdict = (
-        f"solution reached by {found_by} independent starts"
-        + (f"; the next minimum is {second / max(best.cost, 1e-9):.1f}x worse" if second is not None else "")
-        if confident
-        else f"uncertain: the best minimum was reached by {found_by} start(s) only"
-        + (f" and the next lies {second / max(best.cost, 1e-9):.2f}x above it" if second is not None else "")
+    # the same vocabulary as every phaser: verdict "solved" (the phaser vouches for it) or not, and why
+    verdict = "solved" if confident else "uncertain"
+    reason = (
+        f"reached by {found_by} independent starts"
+        + (f"; the next different minimum is {second / max(best.cost, 1e-9):.1f}x worse" if second is not None
+           else "; no different minimum seen")
+        + f", CC(I) {fig.correlation_i:.2f}, R1 {fig.r1:.2f}"
     )
+    if not confident:
+        reason += f" (a solution needs {opt.agree} starts and the next {opt.separation:g}x worse)"
     if interrupted:
-        verdict = "interrupted: the best solution so far; " + verdict
+        verdict = "interrupted"
+        reason = "the best solution so far; " + reason
     figures: dict[str, Any] = {
         "verdict": verdict,
+        "reason": reason,
         "confident": bool(confident and not interrupted),
         "cost": round(best.cost, 5),  # 1 - CC(I) of the search model on all reflections
         "second_cost": None if second is None else round(second, 5),
@@ -199,7 +204,6 @@ def solve_direct_space(
         "search_seconds": round(search_seconds, 2),
         "refine_seconds": round(refine_seconds, 2),
         "interrupted": interrupted,
-        "notes": [verdict],
     }
     print(f"refined: R1 {fig.r1:.3f} (search model {fig_search.r1:.3f}), CC(I) {fig.correlation_i:.3f}, "
           f"rms shift {refined.shift_rms:.2f} A", file=log)
