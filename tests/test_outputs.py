@@ -32,8 +32,8 @@ def test_every_kind_of_output_gets_the_umask_mode(tmp_path, umask_002, thpp_15, 
     from xrdplug.models.checkpoint import read_checkpoint, save_checkpoint
     from xrdplug.plotting import pyplot, save_figure
     from xrdplug.plugin_manager import registry
-    from xrdplug.solving import thpp_paths
     from xrdplug.sources import write_reflections
+    from xrdplug.thpp import thpp_paths
 
     made = []
     for suffix in (".mtz", ".cif", ".hkl"):

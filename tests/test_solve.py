@@ -8,7 +8,8 @@ import pytest
 
 import xrdplug  # noqa: F401
 from cctbx_bridge import structures
-from xrdplug import solving
+from xrdplug import bench_solve, model_choice, solve_report, solving
+from xrdplug import thpp as thpp_example
 from xrdplug.errors import XrdplugError
 
 
@@ -142,8 +143,8 @@ def test_bench_solve_set_bad_input(cli, tmp_path):
 
 
 def test_bench_rows_host_api():
-    cases = list(solving.random_cases(1, seed=7))
-    rows, records = solving.bench_solve(cases, models=[], max_attempts=1)
+    cases = list(bench_solve.random_cases(1, seed=7))
+    rows, records = bench_solve.bench_solve(cases, models=[], max_attempts=1)
     by = {r.condition: r for r in rows}
     assert by["true 0.8 A"].solved == 1 and by["true 0.8 A"].transitions == 1
     assert by["1.5 A as given"].n == 1  # exact random-atom data at 1.5 A may solve: measured, not asserted
@@ -160,29 +161,29 @@ def test_solve_api_from_package(thpp):
     from xrdplug.sources import read_reflections
 
     f = read_reflections(thpp["hkl"]).f_obs
-    result = solve(f, phaser="charge-flipping", formula=solving.THPP_FORMULA, seed=3)
+    result = solve(f, phaser="charge-flipping", formula=thpp_example.THPP_FORMULA, seed=3)
     assert result.figures["phase_transition"] and solving.match(result.structure, thpp["cif"]).solved
 
 
 @pytest.mark.slow
 def test_thpp_extended_by_trained_models(thpp):
     """thpp cut to 1.5 A, extended by each model with weights, phased and compared (skips without weights)."""
-    models = solving.models_with_weights()
+    models = model_choice.models_with_weights()
     if not models:
         pytest.skip("no model has trained weights")
-    f, ref = solving.thpp_data()
+    f, ref = thpp_example.thpp_data()
     low = f.resolution_filter(d_min=1.5)
     for m in models:
-        ext = solving.extend_data(low, m, d_min=0.8)
+        ext = model_choice.extend_data(low, m, d_min=0.8)
         assert ext.f_extended.d_min() < 0.85
-        run = solving.run_one(m, ext, ref, formula=solving.THPP_FORMULA, seed=1)
+        run = solving.run_one(m, ext, ref, formula=thpp_example.THPP_FORMULA, seed=1)
         assert run.result is not None and run.match is not None  # measured, not asserted to solve
 
 
 @pytest.mark.slow
 def test_solve_rate_random_structures():
     """Exact 0.8 A |F| of random 20-atom P21/c structures solve; cut to 2.0 A they do not."""
-    rows, _ = solving.bench_solve(list(solving.random_cases(10, seed=1)), models=[], d_low=2.0)
+    rows, _ = bench_solve.bench_solve(list(bench_solve.random_cases(10, seed=1)), models=[], d_low=2.0)
     by = {r.condition: r for r in rows}
     assert by["true 0.8 A"].solved_with_transition >= 8
     assert by["2 A as given"].solved == 0
@@ -219,15 +220,15 @@ def recorded_model(tmp_path, tiny_checkpoint):
 
 def test_auto_extends_only_with_a_recorded_gain(recorded_model):
     recorded_model({"n": 30, "solved_extended": 6, "solved_unextended": 2, "split": "val"})
-    choice, why = solving.auto_model(1.5)
+    choice, why = model_choice.auto_model(1.5)
     assert choice == "recorded-net" and "6/30 solved extended against 2/30 as given" in why
     recorded_model({"n": 30, "solved_extended": 6, "solved_unextended": 2, "split": "test"})
-    choice, why = solving.auto_model(1.5)  # held-out structures are never used for choices
+    choice, why = model_choice.auto_model(1.5)  # held-out structures are never used for choices
     assert choice == "none" and re.search(r"recorded-net[\w\s,-]*: no solve-rate measurement recorded", why), why
     recorded_model({"n": 30, "solved_extended": 0, "solved_unextended": 0, "split": "val"})
-    choice, why = solving.auto_model(1.5)
+    choice, why = model_choice.auto_model(1.5)
     assert choice == "none" and "recorded-net: 0/30 solved extended against 0/30 as given" in why
-    assert solving.auto_model(1.0)[0] == "none"  # measured data good enough as they are
+    assert model_choice.auto_model(1.0)[0] == "none"  # measured data good enough as they are
 
 
 def test_auto_with_the_shipped_weights_says_why_it_does_not_extend(thpp, tmp_path, capsys):
@@ -239,16 +240,16 @@ def test_auto_with_the_shipped_weights_says_why_it_does_not_extend(thpp, tmp_pat
     out = " ".join(out.split())
     assert "--model auto: data stop at 1.50 A: phased as given, since no model's weights record a solve-rate " \
         "gain over unextended data" in out
-    for name in solving.models_with_weights():
+    for name in model_choice.models_with_weights():
         assert name in out
 
 
 def test_seeds_the_phaser_reports_are_printed():
-    assert solving.seeds_line({"seeds": [3, 4, 5], "seed": 4}) == (
+    assert solve_report.seeds_line({"seeds": [3, 4, 5], "seed": 4}) == (
         "seeds tried 3, 4, 5; kept seed 4 (best by the phaser's own figures of merit)")
-    assert solving.seeds_line({"seed": 9}) == "seed 9 (--seed 9 repeats this run)"
-    assert solving.seeds_line({}, asked=7) == "seed 7"
-    assert "give --seed N" in solving.seeds_line({})
+    assert solve_report.seeds_line({"seed": 9}) == "seed 9 (--seed 9 repeats this run)"
+    assert solve_report.seeds_line({}, asked=7) == "seed 7"
+    assert "give --seed N" in solve_report.seeds_line({})
 
 
 def _run(d_min, measured_d_min, n_predicted=0, matched=0):
@@ -259,13 +260,13 @@ def _run(d_min, measured_d_min, n_predicted=0, matched=0):
 
 
 def test_the_resolution_hint_is_for_data_that_stop_short():
-    assert "needs about 1.2 A" in solving.no_transition_hint(_run(1.5, 1.5))
-    assert "needs about 1.2 A" in solving.no_transition_hint(_run(0.8, 1.5, n_predicted=1708))
+    assert "needs about 1.2 A" in solve_report.no_transition_hint(_run(1.5, 1.5))
+    assert "needs about 1.2 A" in solve_report.no_transition_hint(_run(0.8, 1.5, n_predicted=1708))
     for d in (0.76, 0.85, 0.9):
-        hint = solving.no_transition_hint(_run(d, d))
+        hint = solve_report.no_transition_hint(_run(d, d))
         assert "1.2 A" not in hint and "try other seeds" in hint
 
 
 def test_no_match_prints_no_rms():
-    assert solving.match_line(_run(1.5, 1.5)) == "matched 0/16 atoms (0%) within 0.5 A: not solved"
-    assert "rms 0.300 A" in solving.match_line(_run(1.5, 1.5, matched=4))
+    assert solve_report.match_line(_run(1.5, 1.5)) == "matched 0/16 atoms (0%) within 0.5 A: not solved"
+    assert "rms 0.300 A" in solve_report.match_line(_run(1.5, 1.5, matched=4))

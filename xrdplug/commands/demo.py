@@ -57,30 +57,30 @@ def demo(
     with the published structure (thpp.cif); the full data for reference."""
     from rich.console import Console
 
-    from .. import solving
+    from .. import model_choice, solve_report, solving, thpp
     from ..errors import XrdplugError
 
     d_low = d_low if d_low is not None else cut
     console = Console()
-    paths = solving.thpp_paths()
+    paths = thpp.thpp_paths()
     console.print(
         f"[bold]thpp[/bold] from cctbx-base: {paths['hkl']} (cell and symmetry from thpp.ins), "
-        f"published structure thpp.cif; formula {solving.THPP_FORMULA}"
+        f"published structure thpp.cif; formula {thpp.THPP_FORMULA}"
     )
     with console.status("reading thpp..."):
-        f_full, ref = solving.thpp_data()
+        f_full, ref = thpp.thpp_data()
     if d_low <= f_full.d_min():
         raise XrdplugError(f"--cut must be above thpp's own limit ({f_full.d_min():.2f} A)")
     low = f_full.resolution_filter(d_min=d_low)
-    opts = {"formula": solving.THPP_FORMULA, "seed": seed, "max_attempts": DEMO_ATTEMPTS}
+    opts = {"formula": thpp.THPP_FORMULA, "seed": seed, "max_attempts": DEMO_ATTEMPTS}
     runs = []
     with console.status(f"phasing the data cut to {d_low:g} A..."):
         runs.append(solving.run_one(f"{d_low:g} A as given", low, ref, **opts))
-    trained = solving.models_with_weights()
+    trained = model_choice.models_with_weights()
     for m in trained:
         with console.status(f"extending with {m} and phasing..."):
             try:
-                ext = solving.extend_data(low, m, d_min=d_min)
+                ext = model_choice.extend_data(low, m, d_min=d_min)
             except XrdplugError as exc:
                 console.print(f"[red]{m}[/red]: extension failed: {exc}")
                 continue
@@ -91,8 +91,8 @@ def demo(
         data_cut = f_full.resolution_filter(d_min=d_ds)
         with console.status(f"direct-space search from thpp's SMILES at {d_ds:g} A..."):
             runs.append(solving.run_one(f"{d_ds:g} A, direct space", data_cut, ref, phaser="direct-space",
-                                        smiles=solving.THPP_SMILES, seed=seed, budget=60))
-    solving.print_report(console, runs, title="thpp", seed=seed)
+                                        smiles=thpp.THPP_SMILES, seed=seed, budget=60))
+    solve_report.print_report(console, runs, title="thpp", seed=seed)
     if not trained:
         console.print(
             "[yellow]note:[/yellow] no model has trained weights yet, so no extended row "

@@ -91,17 +91,19 @@ def solve(
     """Extend the data with a model (or not), phase it, write .res and .cif, and print a report."""
     from rich.console import Console
 
-    from .. import solving
     from ..errors import XrdplugError
     from ..files import check_input, check_output
+    from ..model_choice import extend_data, solve_model
+    from ..solve_report import match_line, print_report
+    from ..solving import get_phaser, read_reference, run_one
     from ..sources import read_reflections
 
     console = Console()
     cut = either(cut, truncate, "--cut", "--truncate")
     check_input(data)
-    ref_xs = solving.read_reference(check_input(reference)) if reference is not None else None
+    ref_xs = read_reference(check_input(reference)) if reference is not None else None
     if phaser:
-        solving.get_phaser(phaser)  # fail early, in one line, when it cannot run
+        get_phaser(phaser)  # fail early, in one line, when it cannot run
     if formula:
         from cctbx_bridge.phasing import parse_formula
 
@@ -119,27 +121,16 @@ def solve(
     rd, cut_notes = cut_data(rd, cut)
     notes += cut_notes
     label = data.name
-    chosen = model.strip().lower()
     if checkpoint is not None:
         check_input(checkpoint)
-        if chosen in ("auto", "none"):
+        if model.strip().lower() in ("auto", "none"):
             raise XrdplugError("--checkpoint needs --model NAME (the network the weights belong to)")
-    measured = rd.measured_only()
-    phaser_obj = solving.get_phaser(phaser)
-    if chosen == "auto" and not getattr(phaser_obj, "needs_atomic_resolution", True):
-        chosen = "none"
-        notes.append(f"{phaser_obj.name} works at the data's own resolution: phased as measured")
-    if chosen == "auto":
-        if rd.n_predicted:
-            chosen = "none"
-            notes.append(f"the data were extended before ({rd.n_predicted} predicted): phased as given")
-        else:
-            chosen, why = solving.auto_model(float(measured.d_min()))
-            notes.append(f"--model auto: {why}")
+    chosen, why = solve_model(model, rd, get_phaser(phaser))
+    notes += why
     to_phase: object = rd
     if chosen != "none":
         with console.status(f"extending to {d_min:g} A with {chosen}..."):
-            to_phase = solving.extend_data(
+            to_phase = extend_data(
                 rd, chosen, d_min=d_min, checkpoint=str(checkpoint) if checkpoint else None, device=device
             )
         notes += to_phase.notes  # type: ignore[attr-defined]
@@ -155,13 +146,13 @@ def solve(
         def show(fraction: float, message: str) -> None:
             prog.update(task, completed=min(1.0, fraction), description=f"{phaser}: {message}")
 
-        run = solving.run_one(
+        run = run_one(
             label, to_phase, ref_xs, phaser=phaser, formula=formula, seed=seed, timeout=timeout,
             smiles=smiles, molecule=str(molecule) if molecule else None, budget=budget, z_prime=z_prime,
             progress=show, max_attempts=attempts,
         )
     run.notes = notes
-    solving.print_report(console, [run], title=f"xrdplug solve {data.name}", seed=seed)
+    print_report(console, [run], title=f"xrdplug solve {data.name}", seed=seed)
     if run.result is None:
         raise XrdplugError(run.error or "phasing failed")
     xs = run.result.structure
@@ -178,7 +169,7 @@ def solve(
     write_cif(xs, out_cif, data_name=out_res.stem, inputs=tuple(inputs))
     console.print(f"wrote {out_res} and {out_cif} ({xs.scatterers().size()} atoms)")
     if run.match is not None:
-        console.print(solving.match_line(run))
+        console.print(match_line(run))
 
 
 def bench_solve(
@@ -255,9 +246,10 @@ def bench_solve(
     from rich.console import Console
     from rich.progress import Progress
 
-    from .. import solving
+    from .. import bench_solve as bench
     from ..errors import XrdplugError
     from ..files import check_output
+    from ..solving import SOLVED_FRACTION, TOLERANCE, get_phaser
 
     console = Console()
     if n is not None and n < 1:
@@ -272,43 +264,29 @@ def bench_solve(
         raise XrdplugError("--d-high must be finer (smaller) than --d-low")
     if plot is not None:
         check_output(plot, overwrite=overwrite)
-    solving.get_phaser(phaser)
-    trained = solving.models_with_weights()
+    get_phaser(phaser)
     names = [part.strip() for m in (models or []) for part in m.split(",") if part.strip()]
     if models_old is not None:
         if names:
             raise XrdplugError("--models is the old name of --model/-m; give only -m")
         names = [m.strip() for m in models_old.split(",") if m.strip()]
     names = names or ["all"]
-    if names == ["all"]:
-        chosen = [solving.WILSON, *trained]  # the Wilson baseline beside every model
-        if not trained:
-            console.print(
-                "[yellow]note:[/yellow] no model has trained weights: the extended rows are skipped "
-                "(train with `xrdplug train`, see `xrdplug plugins`)"
-            )
-    elif [m.lower() for m in names] == ["none"]:
-        chosen = []
-    else:
-        chosen = names
-        from ..plugin_manager import canonical, registry
-
-        for m in chosen:
-            if m.lower() != solving.WILSON:
-                registry().get("model", m)
-        chosen = [solving.WILSON if m.lower() == solving.WILSON else canonical(m) for m in chosen]
-        if solving.WILSON not in chosen:
-            chosen.insert(0, solving.WILSON)  # every model figure stands beside the baseline
+    chosen = bench.bench_models(names)
+    if names == ["all"] and chosen == [bench.WILSON]:
+        console.print(
+            "[yellow]note:[/yellow] no model has trained weights: the extended rows are skipped "
+            "(train with `xrdplug train`, see `xrdplug plugins`)"
+        )
     if cases is not None:
-        cases_iter = solving.benchmark_cases(cases, n=n, d_high=d_high)
+        cases_iter = bench.benchmark_cases(cases, n=n, d_high=d_high)
         source = str(cases)
     elif data is not None:
         if not data.exists():
             raise XrdplugError(f"{data}: no such data set folder")
-        cases_iter = solving.dataset_cases(data, split=split, n=n, d_high=d_high)
+        cases_iter = bench.dataset_cases(data, split=split, n=n, d_high=d_high)
         source = f"{data}/{split}"
     else:
-        cases_iter = solving.random_cases(n, d_high=d_high, seed=seed, n_atoms=n_atoms)
+        cases_iter = bench.random_cases(n, d_high=d_high, seed=seed, n_atoms=n_atoms)
         source = f"random P21/c, {n_atoms} C/N/O atoms"
     with console.status("building structures..."):
         cases = list(cases_iter)
@@ -317,7 +295,7 @@ def bench_solve(
     title = f"solve rate, {phaser}, {len(cases)} structures ({source})"
     with Progress(console=console, transient=True) as prog:
         task = prog.add_task("solving", total=len(cases))
-        rows, _ = solving.bench_solve(
+        rows, _ = bench.bench_solve(
             cases,
             chosen,
             d_low=d_low,
@@ -328,15 +306,15 @@ def bench_solve(
             uncertainty=uncertainty,
             **{k: v for k, v in {"max_attempts": attempts, "budget": budget}.items() if v is not None},
         )
-    console.print(solving.bench_table(rows, title))
+    console.print(bench.bench_table(rows, title))
     console.print(
-        f"solved: at least {100 * solving.SOLVED_FRACTION:.0f}% of the non-H atoms within "
-        f"{solving.TOLERANCE} A (emma, true space group, phased with the true formula); PT: the phaser "
+        f"solved: at least {100 * SOLVED_FRACTION:.0f}% of the non-H atoms within "
+        f"{TOLERANCE} A (emma, true space group, phased with the true formula); PT: the phaser "
         "reported a phase transition; solved+PT: both; found: mean fraction of atoms matched; "
         "s: mean seconds"
     )
     if plot is not None:
-        solving.bench_plot(rows, plot, title)
+        bench.bench_plot(rows, plot, title)
         console.print(f"wrote {plot}")
 
 
@@ -357,9 +335,10 @@ def _bench_set(
 
     from rich.progress import Progress
 
-    from .. import solving
+    from ..bench_phasers import bench_phasers, phaser_table, structure_set_cases
     from ..errors import XrdplugError
     from ..files import atomic_output, check_output
+    from ..solving import SOLVED_FRACTION, TOLERANCE
 
     try:
         ds = tuple(sorted({float(x) for x in resolutions.split(",") if x.strip()}))
@@ -369,18 +348,18 @@ def _bench_set(
         raise XrdplugError("--resolutions needs positive numbers (A)")
     if json_out is not None:
         check_output(json_out, overwrite=overwrite)
-    cases = solving.structure_set_cases(root, n=n)
+    cases = structure_set_cases(root, n=n)
     opts = {"max_attempts": attempts, "budget": budget}
     with Progress(console=console, transient=True) as prog:
         task = prog.add_task("solving", total=len(cases))
-        rows, records = solving.bench_phasers(
+        rows, records = bench_phasers(
             cases, ds, yardstick=yardstick, seed=seed, progress=lambda: prog.advance(task),
             **{k: v for k, v in opts.items() if v is not None},
         )  # fmt: skip
     title = f"solve rate, charge flipping vs smtbx, {len(cases)} structures ({root})"
-    console.print(solving.phaser_table(rows, title))
+    console.print(phaser_table(rows, title))
     console.print(
-        f"solved: at least {100 * solving.SOLVED_FRACTION:.0f}% of the non-H atoms within {solving.TOLERANCE} A "
+        f"solved: at least {100 * SOLVED_FRACTION:.0f}% of the non-H atoms within {TOLERANCE} A "
         "(emma, true space group, phased with the true formula); s: mean CPU seconds per structure; "
         "claimed (wrong): runs our phaser called solved (of which not solved); smtbx: solving_iterator "
         "(2 attempts, quasi-E, its own origin acceptance), strongest peaks as atoms"
@@ -398,8 +377,9 @@ def bench_cases(root: Path, phasers: list[str], resolutions: str, results: Path 
     from rich.console import Console
     from rich.table import Table
 
-    from .. import case_bench, solving
+    from .. import case_bench
     from ..errors import XrdplugError
+    from ..solving import get_phaser
 
     console = Console()
     try:
@@ -407,7 +387,7 @@ def bench_cases(root: Path, phasers: list[str], resolutions: str, results: Path 
     except ValueError:
         raise XrdplugError(f"--resolutions takes numbers like 1.5,2.0 (got {resolutions!r})") from None
     for p in phasers:
-        solving.get_phaser(p)
+        get_phaser(p)
     import torch
 
     torch.set_num_threads(1)  # figures per core
