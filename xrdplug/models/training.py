@@ -288,27 +288,12 @@ def validate(model: torch.nn.Module, loader: DataLoader, device: torch.device, d
             "r_shell_flat": flat.summary()["r_shell"]}
 
 
-def train(
-    cfg: TrainConfig,
-    registry: Registry | None = None,
-    train_set: Dataset | None = None,
-    val_set: Dataset | None = None,
-    log: Callable[[str], None] | None = None,
-) -> dict[str, Any]:
-    """Train (or resume) a model; returns the final checkpoint's meta. Datasets default to cfg.data's splits."""
-    if log is None:
-        def log(msg: str) -> None:  # flushed, so that piped output (nohup, CI logs) shows each line as it comes
-            print(msg, flush=True)
-    if registry is None:
-        from ..plugin_manager import registry as get_registry
+def _print_line(msg: str) -> None:
+    print(msg, flush=True)  # flushed, so that piped output (nohup, CI logs) shows each line as it comes
 
-        registry = get_registry()
-    plugin = registry.get("model", cfg.model)
-    name = canonical(plugin.name)
-    dist_ = _Dist()
-    device = dist_.setup(resolve_device(cfg.device))
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+
+def _check_config(cfg: TrainConfig) -> Path:
+    """The options `train` refuses before any work, in one line each; makes the checkpoint's folder."""
     if cfg.epochs < 1:
         raise XrdplugError("--epochs must be at least 1")
     if cfg.batch_size < 1:
@@ -320,51 +305,52 @@ def train(
         out.parent.mkdir(parents=True, exist_ok=True)  # like simulate's --out: the folder is made
     except OSError as exc:
         raise XrdplugError(f"{out}: cannot create the folder {out.parent} ({exc.strerror})") from None
+    return out
 
-    # ---- resume or fresh start
-    start_epoch, history, ckpt = 1, [], None
+
+@dataclass
+class _Start:
+    """Where a run starts: the first epoch, the history so far, the checkpoint resumed (or None), hparams."""
+
+    epoch: int
+    history: list[dict[str, Any]]
+    ckpt: dict[str, Any] | None
+    hparams: dict[str, Any]
+
+
+def _start(cfg: TrainConfig, plugin: Any, name: str, out: Path, log: Callable[[str], None]) -> _Start:
+    """Resume from `out` (--resume: the checkpoint's hyper-parameters win) or start afresh (never over an
+    existing checkpoint without --overwrite)."""
     from .recipes import shipped_hparams
 
     size_hparams = shipped_hparams(name) if cfg.size == "shipped" else {}
     hparams = {**plugin.default_hparams, **size_hparams, **cfg.hparams}
-    if cfg.resume:
-        if not out.is_file():
-            raise XrdplugError(f"--resume: no checkpoint at {out} to continue; drop --resume to start afresh")
-        ckpt = read_checkpoint(out)
-        if canonical(ckpt["model"]) != name:
-            raise XrdplugError(f"{out}: this checkpoint holds a '{ckpt['model']}' model, not '{name}'")
-        hparams = dict(ckpt["hparams"])
-        meta = ckpt.get("meta") or {}
-        start_epoch = int(meta.get("epoch", 0)) + 1
-        history = list(meta.get("history", []))
-        if cfg.hparams and any(hparams.get(k) != v for k, v in cfg.hparams.items()):
-            log(f"note: --resume keeps the checkpoint's hyper-parameters {hparams}; --hparams ignored")
-    elif out.exists() and not cfg.overwrite:
-        raise XrdplugError(f"{out} exists: pass --resume to continue it or --overwrite to start afresh")
+    if not cfg.resume:
+        if out.exists() and not cfg.overwrite:
+            raise XrdplugError(f"{out} exists: pass --resume to continue it or --overwrite to start afresh")
+        return _Start(1, [], None, hparams)
+    if not out.is_file():
+        raise XrdplugError(f"--resume: no checkpoint at {out} to continue; drop --resume to start afresh")
+    ckpt = read_checkpoint(out)
+    if canonical(ckpt["model"]) != name:
+        raise XrdplugError(f"{out}: this checkpoint holds a '{ckpt['model']}' model, not '{name}'")
+    hparams = dict(ckpt["hparams"])
+    meta = ckpt.get("meta") or {}
+    if cfg.hparams and any(hparams.get(k) != v for k, v in cfg.hparams.items()):
+        log(f"note: --resume keeps the checkpoint's hyper-parameters {hparams}; --hparams ignored")
+    return _Start(int(meta.get("epoch", 0)) + 1, list(meta.get("history", [])), ckpt, hparams)
 
-    seed_everything(cfg.seed + dist_.rank + 1000 * (start_epoch - 1))
-    model = plugin.build(**hparams)
-    if ckpt is not None:
-        model.load_state_dict(ckpt["state_dict"])
-    model.to(device)
-    n_params = count_parameters(model)
 
-    # ---- data
-    from ..batch import layout_of
-
-    layout = layout_of(model)
-    if train_set is None:
-        if not cfg.data:
-            raise XrdplugError("no training data: pass --data DIR")
-        train_set = open_split(cfg.data, "train", cfg.max_samples, layout)
-        val_set = open_split(cfg.data, "val", cfg.val_samples, layout) if val_set is None else val_set
-    d_high = dataset_d_high(train_set)
-    sampler = None
+def _loaders(cfg: TrainConfig, train_set: Dataset, val_set: Dataset | None, dist_: _Dist, gen: torch.Generator,
+             device: torch.device) -> tuple[DataLoader, DataLoader | None, Any]:
+    """The training loader (batches of similar grid size where the data set can say, else torch's samplers;
+    DistributedSampler under torchrun), the validation loader (or None) and the sampler that needs
+    set_epoch (or None)."""
+    sampler: Any = None
     if dist_.enabled:
         from torch.utils.data.distributed import DistributedSampler
 
         sampler = DistributedSampler(train_set, num_replicas=dist_.world, rank=dist_.rank, shuffle=True, seed=cfg.seed)
-    gen = torch.Generator().manual_seed(cfg.seed + start_epoch)
     pin = device.type == "cuda"
     sizes = grid_volumes(train_set) if sampler is None else None
     drop_last = len(train_set) > cfg.batch_size
@@ -391,8 +377,13 @@ def train(
             else {"batch_size": cfg.batch_size, "shuffle": False}
         )
         val_loader = DataLoader(val_set, collate_fn=collate, num_workers=cfg.workers, pin_memory=pin, **vkw)
+    return train_loader, val_loader, sampler
 
-    # ---- optimiser, schedule, precision
+
+def _optimiser(cfg: TrainConfig, model: torch.nn.Module, device: torch.device, ckpt: dict[str, Any] | None
+               ) -> tuple[torch.optim.Optimizer, Any, torch.dtype | None, Any]:
+    """Adam, ReduceLROnPlateau, and on CUDA mixed precision (bfloat16 where supported, else float16 with a
+    GradScaler); their states restored from a resumed checkpoint."""
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=0.5, patience=cfg.patience)
     amp_dtype = None
@@ -408,6 +399,236 @@ def train(
             sched.load_state_dict(ckpt["scheduler"])
         if scaler is not None and "scaler" in ckpt:
             scaler.load_state_dict(ckpt["scaler"])
+    return opt, sched, amp_dtype, scaler
+
+
+@dataclass
+class _Loop:
+    """What every epoch of one run shares (built by `train`, used by _train_epoch and _end_epoch)."""
+
+    cfg: TrainConfig
+    name: str
+    hparams: dict[str, Any]
+    out: Path
+    model: torch.nn.Module
+    net: torch.nn.Module  # the model, or its DDP wrapper
+    device: torch.device
+    dist: _Dist
+    train_loader: DataLoader
+    val_loader: DataLoader | None
+    sampler: Any
+    gen: torch.Generator
+    opt: torch.optim.Optimizer
+    sched: Any
+    scaler: Any
+    amp_dtype: torch.dtype | None
+    d_high: float
+    info: dict[str, Any]
+    history: list[dict[str, Any]]
+    log: Callable[[str], None]
+    prior_seconds: float = 0.0  # of the run resumed
+    prior_cpu: float = 0.0
+    best: float = math.inf  # best validation MSE so far
+    t_start: float = 0.0
+    c_start: float = 0.0
+    progress: Any = None  # a rich bar on a terminal
+    lines: bool = False  # not a terminal: a plain progress line every cfg.log_every batches instead of a bar
+
+
+@dataclass
+class _Epoch:
+    """One epoch's training figures, and why the run stops after it (None: it goes on)."""
+
+    loss_sum: float = 0.0
+    n_batches: int = 0
+    seen: int = 0
+    seconds: float = 0.0
+    stopped: str | None = None
+
+
+def _step(loop: _Loop, batch: dict[str, torch.Tensor], epoch: int) -> tuple[float, int]:
+    """One optimiser step on one batch: (its loss, its samples); XrdplugError when the loss diverges."""
+    x = batch["x"].to(loop.device, non_blocking=True)
+    y = batch["y"].to(loop.device, non_blocking=True)
+    with torch.autocast(device_type=loop.device.type, dtype=loop.amp_dtype or torch.float16,
+                        enabled=loop.amp_dtype is not None):
+        pred = loop.net(x)
+    loss = masked_mse(pred, y, x)
+    loop.opt.zero_grad(set_to_none=True)
+    if loop.scaler is not None:
+        loop.scaler.scale(loss).backward()
+        loop.scaler.step(loop.opt)
+        loop.scaler.update()
+    else:
+        loss.backward()
+        loop.opt.step()
+    lv = float(loss.detach())
+    if not math.isfinite(lv):
+        raise XrdplugError(f"training diverged at epoch {epoch} (loss {lv}); lower --lr")
+    return lv, x.shape[0]
+
+
+def _over_limit(loop: _Loop, epoch: int) -> str | None:
+    """Why the run stops now (wall or CPU limit, agreed by every rank), or None."""
+    cfg = loop.cfg
+    over = cfg.time_limit_min is not None and (time.perf_counter() - loop.t_start) > 60 * cfg.time_limit_min
+    over_cpu = cfg.cpu_limit_min is not None and (time.process_time() - loop.c_start) > 60 * cfg.cpu_limit_min
+    if not loop.dist.broadcast_flag(over or over_cpu, loop.device):
+        return None
+    return (f"time limit {cfg.time_limit_min} min" if over else
+            f"CPU limit {cfg.cpu_limit_min} min") + f" reached in epoch {epoch}"
+
+
+def _train_epoch(loop: _Loop, epoch: int) -> _Epoch:
+    """One pass over the training loader (stopping early at a time limit), with progress as configured."""
+    cfg = loop.cfg
+    # every epoch's randomness (data order, dropout) depends on (seed, epoch) alone, so a run resumed
+    # from epoch N's checkpoint retraces the uninterrupted run
+    seed_everything(cfg.seed + loop.dist.rank + 1000 * (epoch - 1))
+    loop.gen.manual_seed(cfg.seed + epoch)
+    if hasattr(loop.sampler, "set_epoch"):
+        loop.sampler.set_epoch(epoch)
+    loop.net.train()
+    progress = loop.progress
+    task = progress.add_task(f"epoch {epoch}/{cfg.epochs}", total=len(loop.train_loader), loss="-") if progress else None
+    ep = _Epoch()
+    t_ep = time.perf_counter()
+    for batch in loop.train_loader:
+        lv, n = _step(loop, batch, epoch)
+        ep.loss_sum += lv
+        ep.n_batches += 1
+        ep.seen += n
+        if progress is not None:
+            progress.update(task, advance=1, loss=f"{ep.loss_sum / ep.n_batches:.4f}")
+        elif loop.lines and ep.n_batches % max(1, cfg.log_every) == 0:
+            el = time.perf_counter() - t_ep
+            loop.log(f"epoch {epoch} batch {ep.n_batches}/{len(loop.train_loader)}: train MSE "
+                     f"{ep.loss_sum / ep.n_batches:.5f}  {ep.seen / max(el, 1e-9):.1f} samples/s")
+        ep.stopped = _over_limit(loop, epoch)
+        if ep.stopped:
+            break
+    ep.seconds = time.perf_counter() - t_ep
+    if progress is not None:
+        progress.remove_task(task)
+    return ep
+
+
+def _end_epoch(loop: _Loop, epoch: int, ep: _Epoch) -> dict[str, Any]:
+    """Rank 0 after each epoch: validate, step the schedule, record the epoch, write the checkpoint (and the
+    best one by validation MSE), print the epoch's line; returns the checkpoint's meta."""
+    cfg = loop.cfg
+    val = validate(loop.model, loop.val_loader, loop.device, loop.d_high, loop.amp_dtype) if loop.val_loader is not None else {}
+    train_loss = ep.loss_sum / max(ep.n_batches, 1)
+    loop.sched.step(val.get("mse", train_loss))
+    rec = {
+        "epoch": epoch, "train_mse": train_loss, "val_mse": val.get("mse"),
+        "val_r_shell": val.get("r_shell"), "val_r_all": val.get("r_all"),
+        "val_r_shell_flat": val.get("r_shell_flat"),
+        "lr": loop.opt.param_groups[0]["lr"], "seconds": ep.seconds, "samples_per_s": ep.seen / max(ep.seconds, 1e-9),
+        "samples": ep.seen, "cpu_seconds": loop.prior_cpu + time.process_time() - loop.c_start,
+    }
+    loop.history.append(rec)
+    meta = {
+        **loop.info, "epoch": epoch, "epochs": cfg.epochs, "history": loop.history,
+        "train_seconds": loop.prior_seconds + time.perf_counter() - loop.t_start, "stopped": ep.stopped,
+        "cpu_seconds": loop.prior_cpu + time.process_time() - loop.c_start,
+        "seed": cfg.seed, "d_high": loop.d_high,
+    }
+    save_checkpoint(loop.out, loop.model, loop.name, loop.hparams, meta, loop.opt, loop.sched, loop.scaler)
+    vm = val.get("mse", math.inf)
+    if vm is not None and vm < loop.best:
+        loop.best = vm
+        save_checkpoint(best_path(loop.out), loop.model, loop.name, loop.hparams, {**meta, "best_epoch": epoch})
+    msg = f"epoch {epoch}: train MSE {train_loss:.5f}"
+    if val:
+        msg += (f"  val MSE {val['mse']:.5f}  R_shell {val['r_shell']:.4f} (fall-off alone "
+                f"{val['r_shell_flat']:.4f})  R_all {val['r_all']:.3f}")
+    msg += f"  lr {rec['lr']:.2g}  {ep.seconds:.0f} s  {rec['samples_per_s']:.1f} samples/s"
+    (loop.progress.console.print if loop.progress is not None else loop.log)(msg)
+    return meta
+
+
+def _start_progress(loop: _Loop) -> None:
+    """A progress bar on a terminal (rank 0, cfg.progress), else plain lines every cfg.log_every batches."""
+    if loop.cfg.progress and loop.dist.main:
+        import sys
+
+        if sys.stdout.isatty():
+            from ..progress import progress_bar
+
+            loop.progress = progress_bar("loss {task.fields[loss]}")
+            loop.progress.start()
+        else:
+            loop.lines = True
+
+
+def _run_epochs(loop: _Loop, start_epoch: int) -> dict[str, Any]:
+    """The epochs from `start_epoch` to cfg.epochs (or to a time limit); the last checkpoint's meta."""
+    meta: dict[str, Any] = {}
+    _start_progress(loop)
+    try:
+        for epoch in range(start_epoch, loop.cfg.epochs + 1):
+            ep = _train_epoch(loop, epoch)
+            if loop.dist.main:
+                meta = _end_epoch(loop, epoch, ep)
+            loop.dist.barrier()
+            if ep.stopped:
+                if loop.dist.main:
+                    loop.log(f"stopped: {ep.stopped}; checkpoint {loop.out} (continue with --resume)")
+                break
+    finally:
+        if loop.progress is not None:
+            loop.progress.stop()
+        loop.dist.close()
+    return meta
+
+
+def train(
+    cfg: TrainConfig,
+    registry: Registry | None = None,
+    train_set: Dataset | None = None,
+    val_set: Dataset | None = None,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Train (or resume) a model; returns the final checkpoint's meta. Datasets default to cfg.data's splits.
+
+    The steps: check the options, resume or start afresh (_start), build the model, the loaders (_loaders)
+    and the optimiser (_optimiser), then the epochs (_run_epochs: _train_epoch, then _end_epoch validates
+    and writes the checkpoint)."""
+    log = log or _print_line
+    if registry is None:
+        from ..plugin_manager import registry as get_registry
+
+        registry = get_registry()
+    plugin = registry.get("model", cfg.model)
+    name = canonical(plugin.name)
+    dist_ = _Dist()
+    device = dist_.setup(resolve_device(cfg.device))
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    out = _check_config(cfg)
+    start = _start(cfg, plugin, name, out, log)
+    ckpt = start.ckpt
+
+    seed_everything(cfg.seed + dist_.rank + 1000 * (start.epoch - 1))
+    model = plugin.build(**start.hparams)
+    if ckpt is not None:
+        model.load_state_dict(ckpt["state_dict"])
+    model.to(device)
+    n_params = count_parameters(model)
+
+    from ..batch import layout_of
+
+    layout = layout_of(model)
+    if train_set is None:
+        if not cfg.data:
+            raise XrdplugError("no training data: pass --data DIR")
+        train_set = open_split(cfg.data, "train", cfg.max_samples, layout)
+        val_set = open_split(cfg.data, "val", cfg.val_samples, layout) if val_set is None else val_set
+    d_high = dataset_d_high(train_set)
+    gen = torch.Generator().manual_seed(cfg.seed + start.epoch)
+    train_loader, val_loader, sampler = _loaders(cfg, train_set, val_set, dist_, gen, device)
+    opt, sched, amp_dtype, scaler = _optimiser(cfg, model, device, ckpt)
     net: torch.nn.Module = model
     if dist_.enabled:
         from torch.nn.parallel import DistributedDataParallel as DDP
@@ -424,116 +645,19 @@ def train(
     }
     if dist_.main:
         log(
-            f"training {name} ({n_params:,} parameters, hparams {hparams}) on {device}"
+            f"training {name} ({n_params:,} parameters, hparams {start.hparams}) on {device}"
             f"{f' x{dist_.world} (DDP)' if dist_.enabled else ''}, torch threads {torch.get_num_threads()}, "
-            f"{len(train_set)} train / {info['val_samples']} val samples, epochs {start_epoch}..{cfg.epochs}"
+            f"{len(train_set)} train / {info['val_samples']} val samples, epochs {start.epoch}..{cfg.epochs}"
         )
-    t_start = time.perf_counter()
-    c_start = time.process_time()
-    prior_seconds = float((ckpt or {}).get("meta", {}).get("train_seconds", 0.0)) if ckpt else 0.0
-    prior_cpu = float((ckpt or {}).get("meta", {}).get("cpu_seconds", 0.0)) if ckpt else 0.0
-    stopped = None
-    best = min((h["val_mse"] for h in history if h.get("val_mse") is not None), default=math.inf)
-    meta: dict[str, Any] = {}
-
-    progress = None
-    lines = False  # not a terminal: a plain progress line every cfg.log_every batches instead of a bar
-    if cfg.progress and dist_.main:
-        import sys
-
-        if sys.stdout.isatty():
-            from ..progress import progress_bar
-
-            progress = progress_bar("loss {task.fields[loss]}")
-            progress.start()
-        else:
-            lines = True
-    try:
-        for epoch in range(start_epoch, cfg.epochs + 1):
-            # every epoch's randomness (data order, dropout) depends on (seed, epoch) alone, so a run resumed
-            # from epoch N's checkpoint retraces the uninterrupted run
-            seed_everything(cfg.seed + dist_.rank + 1000 * (epoch - 1))
-            gen.manual_seed(cfg.seed + epoch)
-            if hasattr(sampler, "set_epoch"):
-                sampler.set_epoch(epoch)
-            net.train()
-            task = progress.add_task(f"epoch {epoch}/{cfg.epochs}", total=len(train_loader), loss="-") if progress else None
-            t_ep, seen, loss_sum, n_batches = time.perf_counter(), 0, 0.0, 0
-            for batch in train_loader:
-                x = batch["x"].to(device, non_blocking=True)
-                y = batch["y"].to(device, non_blocking=True)
-                with torch.autocast(device_type=device.type, dtype=amp_dtype or torch.float16, enabled=amp_dtype is not None):
-                    pred = net(x)
-                loss = masked_mse(pred, y, x)
-                opt.zero_grad(set_to_none=True)
-                if scaler is not None:
-                    scaler.scale(loss).backward()
-                    scaler.step(opt)
-                    scaler.update()
-                else:
-                    loss.backward()
-                    opt.step()
-                lv = float(loss.detach())
-                if not math.isfinite(lv):
-                    raise XrdplugError(f"training diverged at epoch {epoch} (loss {lv}); lower --lr")
-                loss_sum += lv
-                n_batches += 1
-                seen += x.shape[0]
-                if progress is not None:
-                    progress.update(task, advance=1, loss=f"{loss_sum / n_batches:.4f}")
-                elif lines and n_batches % max(1, cfg.log_every) == 0:
-                    el = time.perf_counter() - t_ep
-                    log(f"epoch {epoch} batch {n_batches}/{len(train_loader)}: train MSE {loss_sum / n_batches:.5f}"
-                        f"  {seen / max(el, 1e-9):.1f} samples/s")
-                over = cfg.time_limit_min is not None and (time.perf_counter() - t_start) > 60 * cfg.time_limit_min
-                over_cpu = cfg.cpu_limit_min is not None and (time.process_time() - c_start) > 60 * cfg.cpu_limit_min
-                if dist_.broadcast_flag(over or over_cpu, device):
-                    stopped = (f"time limit {cfg.time_limit_min} min" if over else
-                               f"CPU limit {cfg.cpu_limit_min} min") + f" reached in epoch {epoch}"
-                    break
-            ep_seconds = time.perf_counter() - t_ep
-            if progress is not None:
-                progress.remove_task(task)
-            # ---- validate + checkpoint (rank 0)
-            if dist_.main:
-                val = validate(model, val_loader, device, d_high, amp_dtype) if val_loader is not None else {}
-                train_loss = loss_sum / max(n_batches, 1)
-                sched.step(val.get("mse", train_loss))
-                rec = {
-                    "epoch": epoch, "train_mse": train_loss, "val_mse": val.get("mse"),
-                    "val_r_shell": val.get("r_shell"), "val_r_all": val.get("r_all"),
-                    "val_r_shell_flat": val.get("r_shell_flat"),
-                    "lr": opt.param_groups[0]["lr"], "seconds": ep_seconds, "samples_per_s": seen / max(ep_seconds, 1e-9),
-                    "samples": seen, "cpu_seconds": prior_cpu + time.process_time() - c_start,
-                }
-                history.append(rec)
-                meta = {
-                    **info, "epoch": epoch, "epochs": cfg.epochs, "history": history,
-                    "train_seconds": prior_seconds + time.perf_counter() - t_start, "stopped": stopped,
-                    "cpu_seconds": prior_cpu + time.process_time() - c_start,
-                    "seed": cfg.seed, "d_high": d_high,
-                }
-                save_checkpoint(out, model, name, hparams, meta, opt, sched, scaler)
-                vm = val.get("mse", math.inf)
-                if vm is not None and vm < best:
-                    best = vm
-                    save_checkpoint(best_path(out), model, name, hparams, {**meta, "best_epoch": epoch})
-                msg = f"epoch {epoch}: train MSE {train_loss:.5f}"
-                if val:
-                    msg += (f"  val MSE {val['mse']:.5f}  R_shell {val['r_shell']:.4f} (fall-off alone "
-                            f"{val['r_shell_flat']:.4f})  R_all {val['r_all']:.3f}")
-                msg += f"  lr {rec['lr']:.2g}  {ep_seconds:.0f} s  {rec['samples_per_s']:.1f} samples/s"
-                (progress.console.print if progress is not None else log)(msg)
-            dist_.barrier()
-            if stopped:
-                if dist_.main:
-                    log(f"stopped: {stopped}; checkpoint {out} (continue with --resume)")
-                break
-    finally:
-        if progress is not None:
-            progress.stop()
-        dist_.close()
-    return meta
+    prior = (ckpt or {}).get("meta", {}) if ckpt else {}
+    loop = _Loop(
+        cfg, name, start.hparams, out, model, net, device, dist_, train_loader, val_loader, sampler, gen, opt, sched,
+        scaler, amp_dtype, d_high, info, start.history, log,
+        prior_seconds=float(prior.get("train_seconds", 0.0)), prior_cpu=float(prior.get("cpu_seconds", 0.0)),
+        best=min((h["val_mse"] for h in start.history if h.get("val_mse") is not None), default=math.inf),
+        t_start=time.perf_counter(), c_start=time.process_time(),
+    )
+    return _run_epochs(loop, start.epoch)
 
 
 def best_path(out: str | os.PathLike[str]) -> Path:
