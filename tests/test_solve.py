@@ -151,6 +151,33 @@ def test_bench_rows_host_api():
     assert len(records) == 2
 
 
+def test_bench_model_list_keeps_the_wilson_baseline_beside_every_model():
+    assert bench_solve.bench_models(["none"]) == [] and bench_solve.bench_models(["NONE"]) == []
+    assert bench_solve.bench_models(["all"]) == [bench_solve.WILSON, *model_choice.models_with_weights()]
+    assert bench_solve.bench_models(["UNet"]) == [bench_solve.WILSON, "unet"]
+    assert bench_solve.bench_models(["FFT_UNet", "Wilson"]) == ["fft-unet", bench_solve.WILSON]
+    with pytest.raises(XrdplugError, match="no-such-net"):
+        bench_solve.bench_models(["no-such-net"])
+
+
+def test_solve_model_policy_says_why(thpp_15):
+    from types import SimpleNamespace
+
+    def data(n_predicted: int) -> SimpleNamespace:  # what solve_model reads of a ReflectionData
+        return SimpleNamespace(n_predicted=n_predicted, measured_only=lambda: thpp_15)
+
+    flipping = SimpleNamespace(name="charge-flipping")  # needs atomic resolution, the default
+    direct = SimpleNamespace(name="direct-space", needs_atomic_resolution=False)
+    assert model_choice.solve_model(" UNet ", data(0), flipping) == ("unet", [])
+    assert model_choice.solve_model("none", data(0), flipping) == ("none", [])
+    assert model_choice.solve_model("auto", data(0), direct) == (
+        "none", ["direct-space works at the data's own resolution: phased as measured"])
+    assert model_choice.solve_model("Auto", data(12), flipping) == (
+        "none", ["the data were extended before (12 predicted): phased as given"])
+    chosen, why = model_choice.auto_model(float(thpp_15.d_min()))
+    assert model_choice.solve_model("auto", data(0), flipping) == (chosen, [f"--model auto: {why}"])
+
+
 def test_phase_rejects_non_miller():
     with pytest.raises(XrdplugError):
         solving.phase([1, 2, 3])
