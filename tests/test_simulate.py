@@ -264,3 +264,17 @@ def test_cli_simulate_and_errors(tmp_path: Path) -> None:
     again = _cli("simulate", "--kind", "random", "--n", "6", "--out", str(out), "--shard-size", "4", "--seed", "3",
                  cwd=tmp_path)
     assert again.returncode != 0 and "other settings" in again.stderr
+
+
+def test_bench_simulate_times_each_step_and_refuses_bad_options(capsys) -> None:
+    from conftest import run_main
+
+    from xrdplug.bench_simulate import random_bench
+
+    b = random_bench(4, 1, 0)
+    assert len(b.rows) == 7 and all(w > 0 and c > 0 for _, (w, c) in b.rows)
+    assert b.rows[-1][1] == b.pipeline and 1000 < b.bytes_per_sample < 16 * 1024
+    code, _, err = run_main(["bench", "simulate", "--kind", "molecular", "--n", "1", "--per-molecule", "2"], capsys)
+    assert code != 0 and err.strip() == "xrdplug: error: --n must be at least --per-molecule"
+    code, _, err = run_main(["bench", "simulate", "--kind", "crystal"], capsys)
+    assert code != 0 and "unknown --kind 'crystal'" in err

@@ -36,9 +36,9 @@ ALLOWED = {
     "xrdplug.commands": {"core", "host", "cctbx_bridge", "rdkit_bridge", "xrdplug.data", "xrdplug.models"},
     "xrdplug_plugins": {"core", "host", "cctbx_bridge", "rdkit_bridge", "xrdplug.data", "xrdplug.models"},
 }
-HOST = {"xrdplug.pipeline", "xrdplug.solving", "xrdplug.model_choice", "xrdplug.solve_report", "xrdplug.thpp",
-        "xrdplug.bench_solve", "xrdplug.bench_phasers", "xrdplug.case_bench", "xrdplug.bench_extend", "xrdplug",
-        "xrdplug.plugin_api"}
+HOST = {"xrdplug", "xrdplug.plugin_api", "xrdplug.pipeline", "xrdplug.solving", "xrdplug.model_choice",
+        "xrdplug.solve_report", "xrdplug.thpp", "xrdplug.case_bench", "xrdplug.bench_solve", "xrdplug.bench_phasers",
+        "xrdplug.bench_simulate", "xrdplug.bench_extend"}
 
 
 def layer(module: str) -> str:

@@ -1,4 +1,5 @@
-"""`xrdplug simulate` (training data from random or CIF structures) and `xrdplug bench simulate`."""
+"""`xrdplug simulate` (training data from random or CIF structures) and `xrdplug bench simulate` (which
+prints what xrdplug.bench_simulate measures)."""
 
 from __future__ import annotations
 
@@ -156,65 +157,23 @@ def bench_simulate(
     if kind != "random":
         raise XrdplugError(f"unknown --kind '{kind}' (choose molecular or random)")
     import os
-    import tempfile
-    import time
 
     from rich.console import Console
     from rich.table import Table
 
-    from cctbx_bridge import simulate as sim
+    from ..bench_simulate import random_bench
 
-    from ..data import generate
-
-    def clock() -> tuple[float, float]:
-        return time.perf_counter(), time.process_time()
-
-    def since(t: tuple[float, float]) -> tuple[float, float]:
-        return time.perf_counter() - t[0], time.process_time() - t[1]
-
-    params = sim.SimParams()
-    sim.sample_amplitudes(sim.structure_from_seed(0, params), params.d_high, params.sf_table)  # build the table once
-    # bare cctbx: 20-atom P2_1/c structure (cctbx's own cell, 18 A^3/atom) + exact |F| to 0.8 A, direct sum
-    bare_s, bare_f = (list(x) for x in sim.bare_cctbx_cost(repeat, seed))
-    # our generator's pieces on its own structures
-    seeds = [generate.sample_seed(seed, i) for i in range(min(n, 200))]
-    t = clock()
-    structs = [sim.structure_from_seed(s, params) for s in seeds]
-    gen = [v / len(seeds) for v in since(t)]
-    t = clock()
-    for xs in structs:
-        sim.sample_amplitudes(xs, params.d_high, 0)
-    exact = [v / len(seeds) for v in since(t)]
-    t = clock()
-    for xs in structs:
-        sim.sample_arrays(xs, params.d_high, params.sf_table)
-    amp = [v / len(seeds) for v in since(t)]
-    n_atoms = sum(xs.scatterers().size() for xs in structs) / len(structs)
-    # the whole pipeline, storage and index included, one worker in this process
-    with tempfile.TemporaryDirectory() as tmp:
-        t = clock()
-        stats, index = generate.simulate(Path(tmp) / "ds", n, params, seed=seed, workers=1,
-                                         shard_size=min(500, n), progress=False)
-        pipe = [v / n for v in since(t)]
-        size = sum(p.stat().st_size for p in (Path(tmp) / "ds" / "shards").glob("*.npz"))
-    n_refl = float(index["n_refl"].mean())
+    b = random_bench(n, repeat, seed)
     table = Table(title=f"xrdplug bench simulate (one core; load average {os.getloadavg()[0]:.1f})")
     for col in ("what", "wall ms", "CPU ms", "per CPU-s"):
         table.add_column(col, justify="left" if col == "what" else "right")
-    rows = [
-        ("bare cctbx: random 20-atom P2_1/c structure", bare_s),
-        ("bare cctbx: its exact |F| to 0.8 A (direct sum)", bare_f),
-        ("bare cctbx: structure + |F|", [bare_s[0] + bare_f[0], bare_s[1] + bare_f[1]]),
-        (f"ours: random structure, varied cell (mean {n_atoms:.1f} atoms)", gen),
-        (f"ours: exact |F| to {params.d_high} A (mean {n_refl:.0f} refl.)", exact),
-        (f"ours: |F| with {params.sf_table}-point cos/sin table + arrays", amp),
-        (f"ours: whole pipeline, storage + index, n={n}", pipe),
-    ]
-    for what, (w, c) in rows:
+    for what, (w, c) in b.rows:
         table.add_row(what, f"{1e3 * w:.2f}", f"{1e3 * c:.2f}", f"{1 / max(c, 1e-9):.0f}")
+    pipe, amp, gen = b.pipeline, b.amplitudes, b.structure
     con = Console(width=120)
     con.print(table)
-    con.print(f"bytes per sample on disk: {size / n:.0f} ({size / n / 1024:.1f} kB; target <= 16 kB)")
+    con.print(f"bytes per sample on disk: {b.bytes_per_sample:.0f} ({b.bytes_per_sample / 1024:.1f} kB; "
+              "target <= 16 kB)")
     con.print(f"pipeline: {1 / pipe[1]:.0f} structures per CPU-second ({1 / pipe[0]:.0f}/s wall) on one core "
               f"(target >= 200); |F| is {100 * amp[1] / pipe[1]:.0f}% of the CPU time, building the "
               f"structure "
@@ -223,102 +182,32 @@ def bench_simulate(
 
 
 def _bench_molecular(n: int, seed: int, relax_steps: int, per_molecule: int) -> None:
-    """Where the time of a molecular sample goes: conformers, packing, |F|, noise numbers, storage."""
+    """`bench simulate --kind molecular`: the table of xrdplug.bench_simulate.molecular_bench."""
     import os
-    import tempfile
-    import time
 
     import numpy as np
     from rich.console import Console
     from rich.table import Table
 
-    from cctbx_bridge import molecular as cm
-    from cctbx_bridge.simulate import SF_TABLE
-
-    from .. import hklgrid
-    from ..data import generate, molecular, noise, shards
-    from ..molcrystal import SampleFailed
+    from ..bench_simulate import molecular_bench
 
     if n < per_molecule:
         raise XrdplugError("--n must be at least --per-molecule")
-    params = _mol_params(None, 0.8, 30.0, relax_steps)
-    pool = {"centro_share": 0.08, "user": None}
-    groups = n // per_molecule
-    smis = [generate.molecule_for_group(seed, g, pool)[0] for g in range(groups)]
-
-    def clock() -> tuple[float, float]:
-        return time.perf_counter(), time.process_time()
-
-    def since(t: tuple[float, float]) -> np.ndarray:
-        return np.array([time.perf_counter() - t[0], time.process_time() - t[1]])
-
-    molecular._CACHE.clear()
-    t = clock()
-    sets = {}
-    for s in smis:
-        try:
-            sets[s] = molecular.conformers(s)
-        except XrdplugError:
-            pass
-    conf = since(t) / max(len(sets), 1)
-    pack, sf, nz, done, fails, dens, vph, refl = np.zeros(2), np.zeros(2), np.zeros(2), 0, 0, [], [], []
-    samples = []
-    for g, s in enumerate(smis):
-        if s not in sets:
-            continue
-        for j in range(per_molecule):
-            sd = generate.sample_seed(seed, g * per_molecule + j)
-            t = clock()
-            try:
-                model = molecular.build_crystal(sets[s], sd, params)
-            except SampleFailed:
-                fails += 1
-                continue
-            pack += since(t)
-            t = clock()
-            arr = cm.sample_arrays(model, params.d_high, SF_TABLE)
-            sf += since(t)
-            t = clock()
-            inv_d2 = hklgrid.inverse_d_squared(arr["hkl"], arr["cell"])
-            arr["noise"] = noise.draw_params(arr["f"], inv_d2, 0.8, np.random.default_rng([sd, 1]))
-            nz += since(t)
-            arr.update(seed=sd, sample=len(samples), split=0, structure_id=f"mol:{sd}", kind="molecular",
-                       smiles=model.smiles, z_prime=model.z_prime, n_heavy=model.n_heavy,
-                       n_rotatable=model.n_rotatable, formula=model.formula)
-            samples.append(arr)
-            dens.append(model.density_ratio)
-            vph.append(model.volume_per_heavy_atom())
-            refl.append(len(arr["f"]))
-            done += 1
-    with tempfile.TemporaryDirectory() as tmp:
-        t = clock()
-        size = shards.write_shard(os.path.join(tmp, "s.npz"), samples)
-        store = since(t) / max(done, 1)
-    pack, sf, nz = pack / max(done, 1), sf / max(done, 1), nz / max(done, 1)
-    conf_share = conf / per_molecule
-    total = conf_share + pack + sf + nz + store
+    b = molecular_bench(n, seed, _mol_params(None, 0.8, 30.0, relax_steps), per_molecule)
     table = Table(title=f"xrdplug bench simulate --kind molecular (one core; load average {os.getloadavg()[0]:.1f})")
     for col in ("what", "wall ms", "CPU ms", "share of CPU"):
         table.add_column(col, justify="left" if col == "what" else "right")
-    rows = [
-        (f"conformers (ETKDG + MMFF, per molecule; / {per_molecule} crystals)", conf_share),
-        (f"packing ({relax_steps} relaxation steps, per crystal)", pack),
-        (f"|F| to 0.8 A, H included ({SF_TABLE}-point table; mean {np.mean(refl):.0f} refl.)", sf),
-        ("noise numbers (exposure fit)", nz),
-        ("storage (float16, compressed)", store),
-        ("total per structure", total),
-    ]
-    for what, (w, c) in rows:
-        table.add_row(what, f"{1e3 * w:.1f}", f"{1e3 * c:.1f}", f"{100 * c / total[1]:.0f}%")
+    for what, (w, c) in b.rows:
+        table.add_row(what, f"{1e3 * w:.1f}", f"{1e3 * c:.1f}", f"{100 * c / b.total[1]:.0f}%")
     con = Console(width=130)
     con.print(table)
-    d, v = np.array(dens), np.array(vph)
-    con.print(f"{done} crystals of {len(sets)} molecules ({fails} seeds gave no crystal within the attempts): "
-              f"{1 / total[1]:.1f} structures per CPU-second on one core (target >= 20)")
+    d, v = b.density_ratio, b.volume_per_heavy_atom
+    con.print(f"{b.crystals} crystals of {b.molecules} molecules ({b.failed} seeds gave no crystal within the "
+              f"attempts): {1 / b.total[1]:.1f} structures per CPU-second on one core (target >= 20)")
     con.print(f"density: V / Hofmann volume median {np.median(d):.3f} (10-90 % {np.quantile(d, .1):.3f}-"
               f"{np.quantile(d, .9):.3f}); V per non-H atom median {np.median(v):.1f} A^3 (10-90 % "
               f"{np.quantile(v, .1):.1f}-{np.quantile(v, .9):.1f})")
-    con.print(f"bytes per sample on disk: {size / max(done, 1):.0f} ({size / max(done, 1) / 1024:.1f} kB)")
+    con.print(f"bytes per sample on disk: {b.bytes_per_sample:.0f} ({b.bytes_per_sample / 1024:.1f} kB)")
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:

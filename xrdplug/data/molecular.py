@@ -41,6 +41,11 @@ def conformers(smiles: str) -> Any:
     return cs
 
 
+def clear_cache() -> None:
+    """Forget the cached conformer sets (so that a benchmark times RDKit, not the cache)."""
+    _CACHE.clear()
+
+
 def model_for(smiles: str, seed: int, params: MolParams, **force: Any) -> CrystalModel:
     return build_crystal(conformers(smiles), seed, params, **force)
 
