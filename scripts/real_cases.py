@@ -1,6 +1,6 @@
 """Benchmark case folders from real crystal structures (CIF files with H atoms), for `xrdplug bench solve --cases`.
 
-    python scripts/real_cases.py INDEX.json OUT_DIR [--d-high 0.8] [--seed 0]
+    python scripts/real_cases.py INDEX.json OUT_DIR [--d-high 0.8] [--seed 0] [--limit N]
 
 INDEX.json lists structures (fields `file`, `name`, `smiles`, `smiles_ok`, `core`, as in the collection of real
 organic structures described in its README); each core entry with a checked SMILES becomes a folder
@@ -60,9 +60,9 @@ def write_case(entry: dict, source: Path, folder: Path, d_high: float, seed: int
     ds = f_obs.as_mtz_dataset(column_root_label="F", wavelength=0.71073)
     ds.add_miller_array(i_obs, column_root_label="I")
     ds.mtz_object().write(str(folder / "data.mtz"))
-    from rdkit_bridge.molecules import molecule_from_smiles, rotatable_bonds
+    from rdkit_bridge.molecules import parse_smiles, rotatable_bonds
 
-    n_rot = len(rotatable_bonds(molecule_from_smiles(entry["smiles"])))
+    n_rot = len(rotatable_bonds(parse_smiles(entry["smiles"])))
     return {"id": folder.name, "name": entry["name"], "smiles": entry["smiles"], "source_file": entry["file"],
             "space_group": str(xs.space_group_info()), "z_prime": entry.get("z_prime"),
             "n_heavy": int(non_hydrogen(xs).scatterers().size()), "n_rotatable": n_rot,
@@ -76,11 +76,13 @@ def main() -> None:
     ap.add_argument("out", type=Path)
     ap.add_argument("--d-high", type=float, default=0.8)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--limit", type=int, default=None, help="Only the first N (in the fixed order)")
     args = ap.parse_args()
     entries = [e for e in json.loads(args.index.read_text()) if e.get("core") and e.get("smiles_ok")]
     for e in entries:
         e["_hash"] = hashlib.sha256(e["name"].encode()).hexdigest()[:12]
     entries.sort(key=lambda e: e["_hash"])
+    entries = entries[: args.limit] if args.limit else entries
     args.out.mkdir(parents=True, exist_ok=True)
     rows, failed = [], []
     for k, e in enumerate(entries):
