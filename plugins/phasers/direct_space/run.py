@@ -81,10 +81,11 @@ def solve_direct_space(
 
     from cctbx_bridge import direct_space as ds
 
+    from .compare import DIFFERENT_FRACTION, overlay_fraction
     from .engine import Engine
     from .problem import check_formula, choose_z_prime, room, setups
     from .refine import refine
-    from .search import SearchOptions, search, stage_table
+    from .search import SearchOptions, heavy_sites, search, stage_table
 
     if seed is None:
         seed = int.from_bytes(os.urandom(4), "little") % 100000
@@ -141,7 +142,15 @@ def solve_direct_space(
     job, res, opt = min(results, key=lambda r: r[1].best.cost + r[2].pack_weight * r[1].best.pack)
     eng = job.engine
     best = res.best
-    seconds = [res.second] + [r2.best.cost for j2, r2, _ in results if j2 is not job]
+    # the other setups' (stereoisomers', inversion centres') best models rival it only when they are a
+    # different structure: two diastereomers differing in an H position give the same heavy-atom model
+    xa, el_a = heavy_sites(eng, [best.params])
+    seconds = [res.second]
+    for j2, r2, _ in results:
+        if j2 is not job:
+            xb, el_b = heavy_sites(j2.engine, [r2.best.params])
+            if overlay_fraction(xa[0], xb[0], el_a, eng.data, elements_b=el_b) < DIFFERENT_FRACTION:
+                seconds.append(r2.best.cost)
     second = min((c for c in seconds if c is not None), default=None)
 
     # refine every non-H atom with restraints, then score with cctbx

@@ -182,11 +182,7 @@ def assess(engine: Engine, finals: list[Candidate], top: int = 200) -> tuple[int
     if not finals:
         return 0, None
     cands = finals[:top]
-    heavy = np.flatnonzero(engine.mol.heavy)
-    codes = np.unique(np.asarray(engine.mol.elements)[heavy], return_inverse=True)[1]
-    with torch.no_grad():
-        p = torch.tensor(np.array([c.params for c in cands]), dtype=engine.dtype)
-        xf = engine.fractional(p)[:, torch.as_tensor(heavy)].double().numpy()
+    xf, codes = heavy_sites(engine, [c.params for c in cands])
     roots = {cands[0].root}
     for i in range(1, len(cands)):
         overlap = overlay_fraction(xf[0], xf[i], codes, engine.data)
@@ -195,6 +191,15 @@ def assess(engine: Engine, finals: list[Candidate], top: int = 200) -> tuple[int
         elif overlap < DIFFERENT_FRACTION:
             return len(roots), cands[i].cost
     return len(roots), None
+
+
+def heavy_sites(engine: Engine, params: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(T, N, 3) fractional coordinates of the non-H atoms of each trial, and their element symbols."""
+    heavy = np.flatnonzero(engine.mol.heavy)
+    with torch.no_grad():
+        p = torch.tensor(np.array(params), dtype=engine.dtype)
+        xf = engine.fractional(p)[:, torch.as_tensor(heavy)].double().numpy()
+    return xf, np.asarray(engine.mol.elements)[heavy]
 
 
 def stage_table(engine: Engine, options: SearchOptions) -> list[tuple[float, int]]:
