@@ -1,7 +1,10 @@
 """What to search for: the molecule, how many sit in the asymmetric unit, and the setups to try.
 
-Z' (molecules per asymmetric unit) is read from the cell volume: organic crystals hold about 18 A^3 per
-non-H atom (measured range about 14-24). Z' = 1 is searched with position, orientation and torsions free;
+Z' (molecules per asymmetric unit) is read from the cell volume against the molecule's Hofmann volume (the
+sum of per-element atomic volumes, H included: an organic crystal's volume per molecule is that within about
+10 %). The older rule of 18 A^3 per non-H atom ignores H and put octane's asymmetric unit (Z' = 1/2 in
+P-1) at 0.70 of a whole molecule, inside the Z' = 1 range; by Hofmann volume it is 0.50. The boundary
+between 1/2 and 1 lies at 0.71, the geometric mean. Z' = 1 is searched with position, orientation and torsions free;
 Z' = 1/2 places a centrosymmetric molecule on each distinct inversion centre of the group (orientation
 and torsions free); Z' >= 2 and molecules too big for the cell are refused with the figures.
 """
@@ -13,10 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from xrdplug.errors import XrdplugError
+from xrdplug.molcrystal import hofmann_volume
 from xrdplug.molecule import HalfMolecule, Molecule, half_molecule
 
-VOLUME_PER_HEAVY_ATOM = 18.0
-ROOM_LIMITS = (0.62, 1.55)  # asymmetric-unit volume / (18 A^3 x non-H atoms of one molecule) for Z' = 1
+ROOM_LIMITS = (0.71, 1.55)  # asymmetric-unit volume / Hofmann volume of one molecule, for Z' = 1
 MAX_TORSIONS = 12
 
 
@@ -32,21 +35,21 @@ class Setup:
 
 
 def room(cell_volume: float, order_z: int, molecule: Molecule) -> float:
-    """Asymmetric-unit volume per 18 A^3 x non-H atoms: ~1 for Z' = 1, ~0.5 for Z' = 1/2."""
-    return cell_volume / order_z / (VOLUME_PER_HEAVY_ATOM * molecule.n_heavy)
+    """Asymmetric-unit volume per Hofmann volume of the molecule: ~1 for Z' = 1, ~0.5 for Z' = 1/2."""
+    return cell_volume / order_z / hofmann_volume(list(molecule.elements))
 
 
 def choose_z_prime(ratio: float, molecule: Molecule, has_inversion_centres: bool, requested: str = "auto") -> float:
     """Z' from the room the cell gives (see the module docstring), or the user's choice, checked."""
-    n = molecule.n_heavy
-    figures = f"the asymmetric unit holds {ratio * VOLUME_PER_HEAVY_ATOM * n:.0f} A^3, {ratio:.2f} x (18 A^3 x {n} non-H atoms)"
+    figures = (f"the asymmetric unit holds {ratio * hofmann_volume(list(molecule.elements)):.0f} A^3, {ratio:.2f} x "
+               "the molecule's Hofmann volume")
     req = str(requested).strip().lower()
     if req in ("1/2", "0.5"):
         z = 0.5
     elif req in ("1", "1.0"):
         z = 1.0
     elif req == "auto":
-        if ratio < 0.3:
+        if ratio < 0.35:
             raise XrdplugError(f"the molecule is too large for the cell: {figures}; wrong molecule or cell?")
         if ratio < ROOM_LIMITS[0]:
             if molecule.inversion_partner is None or not has_inversion_centres:
@@ -72,7 +75,7 @@ def choose_z_prime(ratio: float, molecule: Molecule, has_inversion_centres: bool
             )
         if not has_inversion_centres:
             raise XrdplugError(f"{figures}: room for half a molecule, but the space group has no inversion centre")
-    if z == 1.0 and ratio < 0.45:
+    if z == 1.0 and ratio < 0.5:
         raise XrdplugError(f"the molecule is too large for the cell: {figures}")
     return z
 

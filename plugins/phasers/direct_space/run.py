@@ -115,7 +115,7 @@ def solve_direct_space(
                          anchor=st.anchor)
             jobs.append(Job(f"{st.label}" + (f", {mol.smiles}" if len(mols) > 1 else ""), mol.smiles, st, eng))
         print(f"{mol.smiles}: {mol.n_heavy} non-H atoms, {len(mol.torsions)} free torsions, Z' = {zp:g} "
-              f"(asymmetric unit {ratio:.2f} x 18 A^3 per non-H atom)", file=log)
+              f"(asymmetric unit {ratio:.2f} x its Hofmann volume)", file=log)
     print(f"{data.space_group}, {len(data.hkl)} reflections to {float(data.d.min()):.2f} A; "
           f"{len(jobs)} setup(s); seed {seed}; budget {budget:g} s", file=log)
 
