@@ -297,3 +297,17 @@ def test_the_resolution_hint_is_for_data_that_stop_short():
 def test_no_match_prints_no_rms():
     assert solve_report.match_line(_run(1.5, 1.5)) == "matched 0/16 atoms (0%) within 0.5 A: not solved"
     assert "rms 0.300 A" in solve_report.match_line(_run(1.5, 1.5, matched=4))
+
+
+def test_demo_conclusion_claims_help_only_for_a_solution():
+    from cctbx_bridge.compare import Match
+    from xrdplug.commands.demo import conclusion
+    from xrdplug.solving import SolveRun
+
+    def run(label: str, found: int) -> SolveRun:
+        return SolveRun(label, 1.5, 300, None, Match(16, 16, found, 0.1, False, (0.0, 0.0, 0.0), 0.5))
+
+    more_atoms = conclusion([run("1.5 A as given", 1), run("1.5 A + unet", 3)], 1.5)
+    assert "did not help" in more_atoms and "1/16" in more_atoms and "none solved" in more_atoms
+    solved = conclusion([run("1.5 A as given", 1), run("1.5 A + unet", 15)], 1.5)
+    assert "extension helped" in solved and "none solved" not in solved

@@ -28,13 +28,14 @@ def conclusion(runs: list[SolveRun], d_low: float) -> str:
     full = [r for r in runs if r.label.startswith("full")]
     if extended:
         counts = [r.match.n_matched for r in extended if r.match is not None]
-        base = given.match.n_matched if given.match is not None else 0
         n_ref = given.match.n_reference if given.match is not None else 0
         lo, hi = (min(counts), max(counts)) if counts else (0, 0)
         spread = f"{lo}/{n_ref}" if lo == hi else f"{lo}-{hi}/{n_ref}"
-        helped = any(r.solved and not given.solved for r in extended) or hi > base
+        # help means a solution the data as given did not give; a few more atoms of a wrong map are not one
+        helped = any(r.solved for r in extended) and not given.solved
         head = (f"extension {'helped' if helped else 'did not help'} here: {found(given)} atoms found from the "
-                f"{d_low:g} A data as given, {spread} after extension ({len(extended)} models)")
+                f"{d_low:g} A data as given, {spread} after extension ({len(extended)} models"
+                f"{'' if helped else ', none solved'})")
     else:
         head = f"no model extended the data; {found(given)} atoms found from the {d_low:g} A data as given"
     parts = [head]
