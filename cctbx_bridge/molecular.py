@@ -55,13 +55,19 @@ def observed_array(xs: xray.structure, hkl: np.ndarray, values: np.ndarray, sigm
 
 def write_case(model: Any, folder: Path, hkl: np.ndarray, obs: Any) -> dict[str, str]:
     """structure.cif (with H), molecule.smi and data.mtz (F, SIGF and I, SIGI of the observed reflections)."""
+    return write_case_files(structure(model), model.smiles, folder.name, folder, hkl, obs)
+
+
+def write_case_files(xs: xray.structure, smiles: str, name: str, folder: Path, hkl: np.ndarray, obs: Any
+                     ) -> dict[str, str]:
+    """A benchmark case folder from any structure: structure.cif, molecule.smi ("SMILES<TAB>name") and
+    data.mtz holding the observed reflections of `obs` (`xrdplug.data.noise.Observed`) on indices `hkl`."""
     folder.mkdir(parents=True, exist_ok=True)
-    xs = structure(model)
     files = {"structure": "structure.cif", "smiles": "molecule.smi", "data": "data.mtz"}
     with atomic_output(folder / files["structure"]) as tmp:
         tmp.write_text(cif_text(xs, data_name=folder.name))
     with atomic_output(folder / files["smiles"]) as tmp:
-        tmp.write_text(f"{model.smiles}\t{folder.name}\n")
+        tmp.write_text(f"{smiles}\t{name}\n")
     keep = np.asarray(obs.observed, dtype=bool)
     f_obs = observed_array(xs, hkl[keep], obs.f_obs[keep], obs.sig_f[keep])
     f_obs.set_observation_type_xray_amplitude()
@@ -71,6 +77,6 @@ def write_case(model: Any, folder: Path, hkl: np.ndarray, obs: Any) -> dict[str,
     ds.add_miller_array(i_obs, column_root_label="I")
     with atomic_output(folder / files["data"]) as tmp:
         ds.mtz_object().write(str(tmp))
-    for name in files.values():
-        (folder / name).chmod(0o644)
+    for file in files.values():
+        (folder / file).chmod(0o644)
     return files

@@ -21,23 +21,9 @@ from pathlib import Path
 import numpy as np
 
 import xrdplug  # noqa: F401  (import order: see xrdplug.runtime)
-from cctbx_bridge.molecular import observed_array
-from cctbx_bridge.structures import cif_text, non_hydrogen, read_structure
+from cctbx_bridge.molecular import write_case_files
+from cctbx_bridge.structures import non_hydrogen, read_structure
 from xrdplug.data import noise
-
-
-def observe_any(f: np.ndarray, inv_d2: np.ndarray, centric: np.ndarray, params: np.ndarray) -> noise.Observed:
-    """noise.observe for any space group (centric flags given by cctbx)."""
-    exposure, b, rho, missing, beam_stop, seed = (float(x) for x in params)
-    rng = np.random.default_rng(int(seed))
-    intensity = f.astype(np.float64) ** 2
-    sig_i = np.sqrt((intensity + 2 * b) / exposure + (rho * intensity) ** 2)
-    i_obs = intensity + sig_i * rng.standard_normal(len(intensity))
-    observed = rng.random(len(intensity)) >= missing
-    if beam_stop > 0:
-        observed &= inv_d2 > 1.0 / beam_stop**2
-    f_obs, sig_f = noise.french_wilson(i_obs, sig_i, inv_d2, centric, observed)
-    return noise.Observed(i_obs=i_obs, sig_i=sig_i, f_obs=f_obs, sig_f=sig_f, observed=observed)
 
 
 def write_case(entry: dict, source: Path, folder: Path, d_high: float, seed: int) -> dict:
@@ -48,18 +34,12 @@ def write_case(entry: dict, source: Path, folder: Path, d_high: float, seed: int
     inv_d2 = f.d_star_sq().data().as_numpy_array()
     centric = f.centric_flags().data().as_numpy_array().astype(bool)
     params = noise.draw_params(values, inv_d2, d_high, np.random.default_rng([seed, int(entry["_hash"], 16) % 2**31]))
-    obs = observe_any(values, inv_d2, centric, params)
+    obs = noise.observe(hkl, values, tuple(xs.unit_cell().parameters()), str(xs.space_group_info()), params,
+                        centric=centric, inv_d2=inv_d2)
+    if folder.exists():
+        raise FileExistsError(f"{folder} exists")
+    write_case_files(xs, entry["smiles"], entry["name"], folder, hkl, obs)
     keep = obs.observed
-    folder.mkdir(parents=True)
-    (folder / "structure.cif").write_text(cif_text(xs, data_name=folder.name))
-    (folder / "molecule.smi").write_text(f"{entry['smiles']}\t{entry['name']}\n")
-    f_obs = observed_array(xs, hkl[keep], obs.f_obs[keep], obs.sig_f[keep])
-    f_obs.set_observation_type_xray_amplitude()
-    i_obs = observed_array(xs, hkl[keep], obs.i_obs[keep], obs.sig_i[keep])
-    i_obs.set_observation_type_xray_intensity()
-    ds = f_obs.as_mtz_dataset(column_root_label="F", wavelength=0.71073)
-    ds.add_miller_array(i_obs, column_root_label="I")
-    ds.mtz_object().write(str(folder / "data.mtz"))
     from rdkit_bridge.molecules import parse_smiles, rotatable_bonds
 
     n_rot = len(rotatable_bonds(parse_smiles(entry["smiles"])))

@@ -8,29 +8,12 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 from pathlib import Path
 
 import pytest
-
-from xrdplug import cli
+from conftest import run_main
 
 SUFFIXES = (".mtz", ".hkl", ".cif")
-
-
-def run_main(args: list[str], capsys) -> tuple[int, str, str]:
-    old = sys.argv
-    sys.argv = ["xrdplug", *map(str, args)]
-    code = 0
-    try:
-        cli.main()
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    finally:
-        sys.argv = old
-    out, err = capsys.readouterr()
-    return code, out, err
-
 
 def assert_clean_failure(code: int, err: str, pattern: str | None = None) -> str:
     assert code != 0

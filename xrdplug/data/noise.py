@@ -77,19 +77,24 @@ def centric_flags(hkl: np.ndarray, space_group: str) -> np.ndarray:
     return (hkl[:, 0] == 0) & (hkl[:, 2] == 0)
 
 
-def observe(hkl: np.ndarray, f: np.ndarray, cell: tuple[float, ...], space_group: str, params: np.ndarray
-            ) -> Observed:
-    """The observed data of one sample (deterministic from params' seed)."""
+def observe(hkl: np.ndarray, f: np.ndarray, cell: tuple[float, ...], space_group: str, params: np.ndarray,
+            centric: np.ndarray | None = None, inv_d2: np.ndarray | None = None) -> Observed:
+    """The observed data of one sample (deterministic from params' seed). For a group that is not b-unique
+    monoclinic, give the reflections' `centric` flags and `inv_d2` (1/d^2) from cctbx: `centric_flags` and
+    `hklgrid.inverse_d_squared` know only monoclinic cells."""
     exposure, b, rho, missing, beam_stop, seed = (float(x) for x in params)
     rng = np.random.default_rng(int(seed))
     intensity = np.asarray(f, dtype=np.float64) ** 2
     sig_i = np.sqrt((intensity + 2 * b) / exposure + (rho * intensity) ** 2)
     i_obs = intensity + sig_i * rng.standard_normal(len(intensity))
     observed = rng.random(len(intensity)) >= missing
-    inv_d2 = hklgrid.inverse_d_squared(hkl, cell)  # type: ignore[arg-type]
+    if inv_d2 is None:
+        inv_d2 = hklgrid.inverse_d_squared(hkl, cell)  # type: ignore[arg-type]
     if beam_stop > 0:
         observed &= inv_d2 > 1.0 / beam_stop**2
-    f_obs, sig_f = french_wilson(i_obs, sig_i, inv_d2, centric_flags(hkl, space_group), observed)
+    if centric is None:
+        centric = centric_flags(hkl, space_group)
+    f_obs, sig_f = french_wilson(i_obs, sig_i, inv_d2, centric, observed)
     return Observed(i_obs=i_obs, sig_i=sig_i, f_obs=f_obs, sig_f=sig_f, observed=observed)
 
 
