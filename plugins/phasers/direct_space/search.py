@@ -130,6 +130,7 @@ def search(engine: Engine, options: SearchOptions | None = None, progress: Progr
     starts = 0
     rounds = 0
     interrupted = False
+    found, second, assessed = 0, None, -1  # `assessed`: len(finals) when last assessed
     keeps = [_keep_mask(engine, st.d_min) for st in opt.stages]
     try:
         while rounds < opt.max_rounds:
@@ -149,6 +150,7 @@ def search(engine: Engine, options: SearchOptions | None = None, progress: Progr
             finals.sort(key=lambda c: c.cost + opt.pack_weight * c.pack)
             best = finals[0]
             found, second = assess(engine, finals)
+            assessed = len(finals)
             elapsed = time.process_time() - t0
             history.append((elapsed, best.cost))
             if progress is not None:
@@ -161,7 +163,8 @@ def search(engine: Engine, options: SearchOptions | None = None, progress: Progr
         interrupted = True
         if not finals:
             raise
-    found, second = assess(engine, finals)
+    if assessed != len(finals):  # Ctrl-C between a round's descent and its assessment
+        found, second = assess(engine, finals)
     return SearchResult(
         best=finals[0], candidates=finals, found_by=found, second=second, starts=starts, rounds=rounds,
         seconds=time.process_time() - t0, interrupted=interrupted, history=history,
