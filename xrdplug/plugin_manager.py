@@ -173,7 +173,13 @@ def _origin(ep: md.EntryPoint) -> str:
 
 def _register_checked(reg: Registry, plugin: object, name: str | None) -> str | None:
     """Register with pluggy; a hook it misspells or implements with unknown arguments is a failure."""
-    name = reg.pm.register(plugin, name=name)
+    try:
+        name = reg.pm.register(plugin, name=name)
+    except Exception:
+        # pluggy before 1.7 records the plugin before it checks the hooks; leave nothing half-registered
+        if name is not None and reg.pm.has_plugin(name) and reg.pm.get_plugin(name) is plugin:
+            reg.pm.unregister(name=name)
+        raise
     if name is None:
         return None
     known = {n for n in dir(hookspecs) if n.startswith("xrdplug_")}
