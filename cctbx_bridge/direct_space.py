@@ -248,6 +248,64 @@ def inversion_centres(space_group: str) -> list[tuple[float, float, float]]:
     return [tuple(float(x) for x in c) for c in reps]
 
 
+def twofold_sites(space_group: str) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """The 2-fold axes and mirror planes of a group as Wyckoff projectors: (label, R, t) with x -> R x + t
+    putting any point on the element. A molecule with a 2-fold axis or a mirror plane of its own (or a
+    planar one, on a mirror) may sit there, half of it in the asymmetric unit (Z' = 1/2)."""
+    table = sgtbx.space_group_info(space_group).wyckoff_table()
+    out: list[tuple[str, np.ndarray, np.ndarray]] = []
+    for i in range(table.size()):
+        pos = table.position(i)
+        if pos.point_group_type() in ("2", "m"):
+            op = pos.special_op()
+            r = np.array(op.r().as_double()).reshape(3, 3)
+            out.append((f"{pos.multiplicity()}{pos.letter()} ({pos.point_group_type()})", r,
+                        np.array(op.t().as_double())))
+    return out
+
+
+def merge_symmetry_copies(structure: xray.structure, tolerance: float = 0.5) -> xray.structure:
+    """A molecule modelled whole at half occupancy on a 2-fold axis or mirror, as a crystallographer writes
+    it: of each atom and the symmetry copy of an atom of the same element within `tolerance` (A), one is
+    kept at full occupancy; an atom that its own copy overlaps sits on the element (snapped onto it by
+    cctbx's special-position rules). Atoms without a partner (an H of a methyl group astride the
+    element) keep their half occupancy."""
+    sg = structure.space_group()
+    uc = structure.unit_cell()
+    orth = np.array(uc.orthogonalization_matrix()).reshape(3, 3)
+    frac = structure.sites_frac().as_numpy_array()
+    types = list(structure.scattering_types())
+    ops = [(np.array(op.r().as_double()).reshape(3, 3), np.array(op.t().as_double()))
+           for op in sg.all_ops()][1:]
+    n = len(frac)
+    drop = np.zeros(n, dtype=bool)
+    whole = np.zeros(n, dtype=bool)
+    for i in range(n):
+        if drop[i]:
+            continue
+        for r, t in ops:
+            y = r @ frac[i] + t
+            delta = frac - y
+            delta -= np.round(delta)
+            dist = np.linalg.norm(delta @ orth.T, axis=1)
+            for j in np.flatnonzero(dist < tolerance):
+                if types[j] == types[i] and not drop[j]:
+                    whole[i] = True
+                    if j != i:
+                        drop[j] = True
+            if whole[i]:
+                break
+    out = xray.structure(crystal_symmetry=structure.crystal_symmetry())
+    sc = flex.xray_scatterer()
+    for i, s in enumerate(structure.scatterers()):
+        if drop[i]:
+            continue
+        s = s.customized_copy(occupancy=min(1.0, 2 * s.occupancy) if whole[i] else s.occupancy)
+        sc.append(s)
+    out.add_scatterers(sc)
+    return out
+
+
 def cell_volume(cell: Sequence[float]) -> float:
     a, b, c, al, be, ga = cell
     ca, cb, cg = (math.cos(math.radians(x)) for x in (al, be, ga))

@@ -222,3 +222,55 @@ def test_ctrl_c_returns_the_best_solution_so_far(thpp_2a_mtz: Path, tmp_path: Pa
     assert proc.returncode == 0, stderr[-1500:]
     result = [line for line in stdout.splitlines() if line.startswith("RESULT")]
     assert result and result[0].startswith("RESULT True 32 interrupted"), stdout[-500:]
+
+
+MIRROR_CASE = Path(__file__).parent / "data" / "cod_2203315" / "structure.cif"
+MIRROR_SMILES = "CC(=O)n1ncn(C(C)=O)c1=O"
+
+
+def test_twofold_sites_are_the_groups_2_fold_axes_and_mirrors() -> None:
+    from cctbx_bridge.direct_space import twofold_sites
+
+    assert twofold_sites("P 1 21/c 1") == []  # screw axes and glides have no fixed points
+    assert [lbl for lbl, _, _ in twofold_sites("P n m a")] == ["4c (m)"]
+    assert [lbl for lbl, _, _ in twofold_sites("C 1 2/c 1")] == ["4e (2)"]
+    _, r, t = twofold_sites("P 1 21/m 1")[0]
+    x = r @ np.array([0.13, 0.77, 0.41]) + t  # projected onto the mirror y = 1/4
+    assert abs(x[1] - 0.25) < 1e-9 and abs(x[0] - 0.13) < 1e-9
+
+
+def test_whole_molecule_at_half_occupancy_merges_into_the_asymmetric_unit() -> None:
+    """A molecule on a mirror, assembled whole and put at half occupancy, scatters exactly as the
+    asymmetric unit does; merging its symmetry copies gives back that asymmetric unit, atom for atom."""
+    from cctbx_bridge import direct_space as ds
+    from cctbx_bridge.structures import read_structure
+
+    truth = read_structure(MIRROR_CASE)
+    elements, cart, _ = ds.molecules_in_structure(truth)[0]
+    assert len(elements) == 22  # C6H10N3O3: the whole molecule (the methyl H atoms off the mirror twice)
+    frac = np.array([truth.unit_cell().fractionalize(tuple(x)) for x in cart])
+    whole = ds.structure_from_sites(truth, elements, frac, np.full(len(elements), 0.04),
+                                    occupancy=np.full(len(elements), 0.5))
+    merged = ds.merge_symmetry_copies(whole)
+    heavy = [t for t in truth.scattering_types() if t != "H"]
+    assert sorted(t for t in merged.scattering_types() if t != "H") == sorted(heavy)
+    assert all(abs(o - 1.0) < 1e-9 for s, o in zip(merged.scattering_types(),
+                                                    merged.scatterers().extract_occupancies()) if s != "H")
+    ms = truth.build_miller_set(anomalous_flag=False, d_min=1.0)
+    f_whole = abs(ms.structure_factors_from_scatterers(whole, algorithm="direct").f_calc()).data()
+    f_merged = abs(ms.structure_factors_from_scatterers(merged, algorithm="direct").f_calc()).data()
+    assert float(np.max(np.abs(np.array(f_whole) - np.array(f_merged)))) < 1e-3 * float(np.max(f_whole))
+
+
+def test_molecule_on_a_mirror_plane_is_solved(torch_one_thread) -> None:
+    """A real Z' = 1/2 structure on a mirror (P2_1/m): found from its SMILES at 1.5 A, written as the
+    asymmetric unit."""
+    from cctbx_bridge.structures import amplitudes, non_hydrogen, read_structure
+    from xrdplug.solving import match, phase
+
+    truth = read_structure(MIRROR_CASE)
+    result = phase(amplitudes(truth, 1.5), phaser="direct-space", smiles=MIRROR_SMILES, seed=1, budget=40)
+    assert result.figures["z_prime"] == 0.5 and "2e (m)" in result.figures["setup"]
+    assert match(result.structure, non_hydrogen(truth)).fraction >= 0.8
+    n_heavy = sum(t != "H" for t in result.structure.scattering_types())
+    assert n_heavy == 12  # the asymmetric unit's 12 heavy sites, not the whole molecule's 12 + 12 copies

@@ -33,6 +33,7 @@ CONTACT_INTRA_H = 1.8
 U_HEAVY = 0.04  # A^2: a typical room/low-temperature organic U_iso; the overall B term absorbs the rest
 U_H_FACTOR = 1.3
 CONFORMER_START_FRACTION = 0.8  # starts whose torsions come from RDKit's low-energy conformers
+SELF_MATE_RADIUS = 1.5  # A: on a 2-fold or mirror, the symmetry mate whose centroid lies this close is itself
 
 
 @dataclass
@@ -86,7 +87,8 @@ def random_quaternions(n: int, gen: torch.Generator) -> torch.Tensor:
 
 
 class Engine:
-    """One molecule (Z' = 1) or a half molecule on an inversion centre (Z' = 1/2) in one crystal."""
+    """One molecule (Z' = 1), a half molecule on an inversion centre, or a whole molecule on a 2-fold axis
+    or mirror plane (both Z' = 1/2) in one crystal."""
 
     def __init__(
         self,
@@ -96,15 +98,22 @@ class Engine:
         element_index: np.ndarray,
         anchor: np.ndarray | None = None,
         dtype: torch.dtype = torch.float32,
+        special_sites: list[tuple[np.ndarray, np.ndarray]] | None = None,
     ) -> None:
         """`data` is a `cctbx_bridge.direct_space.SearchData`; `form_factor_table` (K, E) its form factors
         per element and `element_index` (N,) each atom's column. With `anchor` (fractional), `molecule` is
         the half of a centrosymmetric molecule with coordinates relative to its inversion centre, which sits
-        on the crystal's inversion centre `anchor` (Z' = 1/2): only the orientation and torsions move."""
+        on the crystal's inversion centre `anchor` (Z' = 1/2): only the orientation and torsions move.
+
+        With `special_sites` (Wyckoff projectors (R, t) of 2-fold axes and mirrors), the whole molecule
+        is modelled and may overlap its own symmetry mate: on the element, the molecule and its image
+        coincide, which is a molecule there at Z' = 1/2 (the half occupancy is one overall scale, which
+        the scale-free cost does not see). Starts are put on the elements; the fit pulls them into line."""
         self.data = data
         self.mol = molecule
         self.dtype = dtype
         self.anchor = None if anchor is None else torch.tensor(np.asarray(anchor, dtype=float), dtype=dtype)
+        self.special_sites = special_sites
         d = data  # type: ignore[assignment]
         self.frac = torch.tensor(d.fractionalisation, dtype=dtype)  # type: ignore[attr-defined]
         self.orth = torch.tensor(d.orthogonalisation, dtype=dtype)  # type: ignore[attr-defined]
@@ -247,6 +256,13 @@ class Engine:
         d2 = (diff @ self.orth.T).square().sum(-1)
         # (limit^2 - d^2) / (2 limit) ~ limit - d near contact, without a square root to differentiate
         overlap = torch.relu(self._inter_limit_sq - d2) * self._inter_half_inv
+        if self.special_sites is not None:  # the mate (operator, lattice) that is the molecule itself
+            c = h.mean(1)
+            dc = torch.einsum("sij,tj->tsi", self._sym_r, c) + self._sym_t[None] - c[:, None, :]
+            lat_c = torch.round(dc)
+            near = ((dc - lat_c) @ self.orth.T).norm(dim=-1) < SELF_MATE_RADIUS  # (T, S)
+            same_c = (lattice - lat_c[:, :, None, None, :]).abs().sum(-1) < 0.5
+            self_image = self_image | (near[:, :, None, None] & same_c)
         overlap = overlap.masked_fill(self_image, 0.0)
         cost = overlap.square().sum((1, 2, 3))
         if len(self._intra_pairs):
@@ -265,6 +281,13 @@ class Engine:
         if lay.n_trans:
             # uniform over the cell along the constrained directions
             p[:, lay.t] = torch.rand(n, lay.n_trans, generator=gen, dtype=torch.float64)
+            if self.special_sites:  # a random point of a random 2-fold axis or mirror plane
+                u = torch.rand(n, 3, generator=gen, dtype=torch.float64)
+                pick = torch.randint(len(self.special_sites), (n,), generator=gen)
+                r = torch.tensor(np.array([rt[0] for rt in self.special_sites]), dtype=torch.float64)[pick]
+                t = torch.tensor(np.array([rt[1] for rt in self.special_sites]), dtype=torch.float64)[pick]
+                x = torch.einsum("nij,nj->ni", r, u) + t
+                p[:, lay.t] = x @ self.trans_basis.double()
         if lay.n_tors:
             p[:, lay.tors] = (torch.rand(n, lay.n_tors, generator=gen, dtype=torch.float64) * 2 - 1) * math.pi
             samples = self.mol.torsion_samples

@@ -6,7 +6,10 @@ sum of per-element atomic volumes, H included: an organic crystal's volume per m
 P-1) at 0.70 of a whole molecule, inside the Z' = 1 range; by Hofmann volume it is 0.50. The boundary
 between 1/2 and 1 lies at 0.71, the geometric mean. Z' = 1 is searched with position, orientation and torsions free;
 Z' = 1/2 places a centrosymmetric molecule on each distinct inversion centre of the group (orientation
-and torsions free); Z' >= 2 and molecules too big for the cell are refused with the figures.
+and torsions free), and, where the group has 2-fold axes or mirror planes, searches the whole molecule
+with starts on those elements, allowed to coincide with its own symmetry mate (a molecule on a 2-fold or
+mirror; the copies are merged afterwards). Z' >= 2 and molecules too big for the cell are refused with the
+figures.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ class Setup:
     anchor: np.ndarray | None  # fractional inversion centre for Z' = 1/2
     half: HalfMolecule | None
     z_prime: float
+    special_sites: list[tuple[np.ndarray, np.ndarray]] | None = None  # 2-fold axes / mirrors (Z' = 1/2)
 
 
 def room(cell_volume: float, order_z: int, molecule: Molecule) -> float:
@@ -39,7 +43,8 @@ def room(cell_volume: float, order_z: int, molecule: Molecule) -> float:
     return cell_volume / order_z / hofmann_volume(list(molecule.elements))
 
 
-def choose_z_prime(ratio: float, molecule: Molecule, has_inversion_centres: bool, requested: str = "auto") -> float:
+def choose_z_prime(ratio: float, molecule: Molecule, has_inversion_centres: bool, requested: str = "auto",
+                   has_twofold_sites: bool = False) -> float:
     """Z' from the room the cell gives (see the module docstring), or the user's choice, checked."""
     figures = (f"the asymmetric unit holds {ratio * hofmann_volume(list(molecule.elements)):.0f} A^3, {ratio:.2f} x "
                "the molecule's Hofmann volume")
@@ -52,10 +57,12 @@ def choose_z_prime(ratio: float, molecule: Molecule, has_inversion_centres: bool
         if ratio < 0.35:
             raise XrdplugError(f"the molecule is too large for the cell: {figures}; wrong molecule or cell?")
         if ratio < ROOM_LIMITS[0]:
-            if molecule.inversion_partner is None or not has_inversion_centres:
+            on_centre = molecule.inversion_partner is not None and has_inversion_centres
+            if not on_centre and not has_twofold_sites:
                 raise XrdplugError(
                     f"the molecule is too large for the cell: {figures} (one molecule needs at least "
-                    f"{ROOM_LIMITS[0]:.2f} x; half of one on an inversion centre is not possible here)"
+                    f"{ROOM_LIMITS[0]:.2f} x; half of one is not possible here: the group has no 2-fold "
+                    "axis or mirror plane, and the molecule cannot sit on an inversion centre)"
                 )
             z = 0.5
         elif ratio <= ROOM_LIMITS[1]:
@@ -67,20 +74,23 @@ def choose_z_prime(ratio: float, molecule: Molecule, has_inversion_centres: bool
             )
     else:
         raise XrdplugError(f"--z-prime takes 1, 1/2 or auto (got {requested!r}); Z' = 2 is not searched yet")
-    if z == 0.5:
+    if z == 0.5 and not has_twofold_sites:
         if molecule.inversion_partner is None:
             raise XrdplugError(
                 f"{figures}: that is room for half a molecule (Z' = 1/2), but this molecule cannot sit on an "
-                "inversion centre (no centrosymmetric form); check the cell, the space group and the molecule"
+                "inversion centre (no centrosymmetric form) and the group has no 2-fold axis or mirror "
+                "plane; check the cell, the space group and the molecule"
             )
         if not has_inversion_centres:
-            raise XrdplugError(f"{figures}: room for half a molecule, but the space group has no inversion centre")
+            raise XrdplugError(f"{figures}: room for half a molecule, but the space group has no inversion "
+                               "centre, 2-fold axis or mirror plane")
     if z == 1.0 and ratio < 0.5:
         raise XrdplugError(f"the molecule is too large for the cell: {figures}")
     return z
 
 
-def setups(molecule: Molecule, z_prime: float, inversion_centres: list[tuple[float, float, float]]) -> list[Setup]:
+def setups(molecule: Molecule, z_prime: float, inversion_centres: list[tuple[float, float, float]],
+           twofold_sites: list[tuple[str, np.ndarray, np.ndarray]] | None = None) -> list[Setup]:
     """The arrangements to search for a Z'."""
     if len(molecule.torsions) > MAX_TORSIONS:
         raise XrdplugError(
@@ -89,12 +99,18 @@ def setups(molecule: Molecule, z_prime: float, inversion_centres: list[tuple[flo
         )
     if z_prime == 1.0:
         return [Setup("Z'=1", molecule, None, None, 1.0)]
-    assert molecule.inversion_partner is not None
-    half = half_molecule(molecule, molecule.inversion_partner)
-    return [
-        Setup(f"Z'=1/2 on -1 at ({c[0]:g},{c[1]:g},{c[2]:g})", half.half, np.array(c), half, 0.5)
-        for c in inversion_centres
-    ]
+    out = []
+    if molecule.inversion_partner is not None:
+        half = half_molecule(molecule, molecule.inversion_partner)
+        out = [
+            Setup(f"Z'=1/2 on -1 at ({c[0]:g},{c[1]:g},{c[2]:g})", half.half, np.array(c), half, 0.5)
+            for c in inversion_centres
+        ]
+    if twofold_sites:
+        label = "Z'=1/2 on " + ", ".join(lbl for lbl, _, _ in twofold_sites)
+        out.append(Setup(label, molecule, None, None, 0.5, [(r, t) for _, r, t in twofold_sites]))
+    assert out, "choose_z_prime admits Z' = 1/2 only where a setup exists"
+    return out
 
 
 def check_formula(formula: dict[str, float], molecule: Molecule, z_prime: float) -> None:

@@ -97,6 +97,7 @@ def solve_direct_space(
     data = ds.search_data(f_obs)
     mols = _molecules(smiles, molecule, keep_geometry, seed, max_stereoisomers)
     centres = ds.inversion_centres(data.space_group)
+    twofold = ds.twofold_sites(data.space_group)
     volume = ds.cell_volume(data.cell)
     composition = None
     if formula:
@@ -106,13 +107,13 @@ def solve_direct_space(
     jobs: list[Job] = []
     for mol in mols:
         ratio = room(volume, data.order_z, mol)
-        zp = choose_z_prime(ratio, mol, bool(centres), z_prime)
+        zp = choose_z_prime(ratio, mol, bool(centres), z_prime, has_twofold_sites=bool(twofold))
         if composition:
             check_formula(composition, mol, zp)
-        for st in setups(mol, zp, centres):
+        for st in setups(mol, zp, centres, twofold):
             els, cols = _element_columns(st.molecule)
             eng = Engine(data, st.molecule, ds.form_factors(els, data.s2), cols,
-                         anchor=st.anchor)
+                         anchor=st.anchor, special_sites=st.special_sites)
             jobs.append(Job(f"{st.label}" + (f", {mol.smiles}" if len(mols) > 1 else ""), mol.smiles, st, eng))
         print(f"{mol.smiles}: {mol.n_heavy} non-H atoms, {len(mol.torsions)} free torsions, Z' = {zp:g} "
               f"(asymmetric unit {ratio:.2f} x its Hofmann volume)", file=log)
@@ -163,8 +164,13 @@ def solve_direct_space(
     els, cols = _element_columns(mol)
     u0 = np.where(mol.heavy, 0.04, 0.052)
     refined = refine(data, mol, ds.form_factors(els, data.s2), cols, xf, mol.coords, u0)
-    structure_search = ds.structure_from_sites(f_obs, mol.elements, xf, u0)
-    structure = ds.structure_from_sites(f_obs, mol.elements, refined.sites_frac, refined.u_iso)
+    # a whole molecule on a 2-fold or mirror is half there: half occupancy, then each copy pair merged
+    occ = np.full(mol.n_atoms, 0.5 if job.setup.special_sites is not None else 1.0)
+    structure_search = ds.structure_from_sites(f_obs, mol.elements, xf, u0, occupancy=occ)
+    structure = ds.structure_from_sites(f_obs, mol.elements, refined.sites_frac, refined.u_iso, occupancy=occ)
+    if job.setup.special_sites is not None:
+        structure_search = ds.merge_symmetry_copies(structure_search)
+        structure = ds.merge_symmetry_copies(structure)
     fig_search = ds.model_figures(f_obs, structure_search)
     fig = ds.model_figures(f_obs, structure)
     if fig.r1 > fig_search.r1:  # refinement made it worse (rare; a wrong minimum): keep the search model
