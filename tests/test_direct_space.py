@@ -274,3 +274,36 @@ def test_molecule_on_a_mirror_plane_is_solved(torch_one_thread) -> None:
     assert match(result.structure, non_hydrogen(truth)).fraction >= 0.8
     n_heavy = sum(t != "H" for t in result.structure.scattering_types())
     assert n_heavy == 12  # the asymmetric unit's 12 heavy sites, not the whole molecule's 12 + 12 copies
+
+
+@pytest.mark.parametrize("space_group, cell", [("C 1 2 1", (14.0, 7.0, 9.0, 90, 105, 90)),
+                                               ("P 21 21 2", (9.0, 11.0, 6.5, 90, 90, 90))])
+def test_symmetry_copies_off_the_element_merge_in_pairs(space_group: str, cell: tuple) -> None:
+    """Atoms off a 2-fold axis and their images (the whole molecule at half occupancy) merge back into the
+    asymmetric unit: one atom of each pair, at full occupancy, the same structure factors."""
+    from cctbx import crystal
+
+    from cctbx_bridge import direct_space as ds
+
+    cs = crystal.symmetry(cell, space_group)
+    _, r, t = ds.twofold_sites(space_group)[0]
+    rng = np.random.default_rng(5)
+    axis = r @ rng.random(3) + t
+    orth = np.array(cs.unit_cell().orthogonalization_matrix()).reshape(3, 3)
+    half = axis + rng.normal(scale=1.6, size=(6, 3)) @ np.linalg.inv(orth).T  # 6 atoms near the axis
+    def fixes_axis(o) -> bool:  # the 2-fold whose axis this is: R = 2 P - 1 for the projector P
+        d = np.array(o * tuple(axis)) - axis
+        return np.allclose(np.array(o.r().as_double()).reshape(3, 3), 2 * r - np.eye(3)) and np.allclose(d, np.round(d))
+
+    op = next(o for o in cs.space_group().all_ops() if fixes_axis(o))
+    images = np.array([op * tuple(x) for x in half])
+    elements = ["C", "N", "O", "C", "C", "S"]
+    whole = ds.structure_from_sites(cs, elements * 2, np.vstack([half, images]), [0.04] * 12, occupancy=[0.5] * 12)
+    merged = ds.merge_symmetry_copies(whole)
+    asu = ds.structure_from_sites(cs, elements, half, [0.04] * 6)
+    assert merged.scatterers().size() == 6
+    assert list(merged.scatterers().extract_occupancies()) == [1.0] * 6
+    ms = cs.build_miller_set(anomalous_flag=False, d_min=1.0)
+    f = [abs(ms.structure_factors_from_scatterers(x, algorithm="direct").f_calc()).data().as_numpy_array()
+         for x in (whole, merged, asu)]
+    assert np.max(np.abs(f[0] - f[1])) < 1e-6 * f[0].max() and np.max(np.abs(f[1] - f[2])) < 1e-6 * f[0].max()

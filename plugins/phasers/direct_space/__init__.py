@@ -4,7 +4,8 @@ As powder programs do (DASH, FOX, TOPAS), a model of the molecule — RDKit geom
 angles fixed, torsions free — is placed, turned and flexed in the cell until its calculated intensities
 agree with the measured ones; then every non-H atom is refined with geometry restraints. Single-crystal
 data to 1.5-2 A carry far more information than a powder pattern, so one molecule in the asymmetric unit
-(Z' = 1) or half a centrosymmetric one on an inversion centre (Z' = 1/2) is found in seconds to minutes.
+(Z' = 1), or a molecule on an inversion centre, 2-fold axis or mirror plane (Z' = 1/2), is found in seconds
+to minutes.
 
 Options (`xrdplug solve --phaser direct-space ...` or `xrdplug.solve(f, phaser="direct-space", ...)`):
 smiles | molecule (a .mol/.sdf/.mol2/.pdb/.xyz file), formula (checked against the molecule), seed,

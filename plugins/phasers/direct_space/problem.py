@@ -28,7 +28,7 @@ MAX_TORSIONS = 12
 
 @dataclass
 class Setup:
-    """One searchable arrangement: the molecule modelled (whole, or half on an inversion centre)."""
+    """One searchable arrangement: the molecule modelled (whole; half on an inversion centre; whole on a 2-fold or mirror)."""
 
     label: str
     molecule: Molecule  # the atoms the search moves
