@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import XrdplugError
+from .solve_counts import SolveCounts
 from .solving import SOLVED_FRACTION, phase, read_reference
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -60,7 +61,7 @@ def structure_set_cases(root: str | Path, n: int | None = None) -> list[SetCase]
 
 
 @dataclass
-class PhaserRow:
+class PhaserRow(SolveCounts):
     """Solve rate of one method on the structures of one group at one resolution."""
 
     group: str
@@ -72,14 +73,6 @@ class PhaserRow:
     false_claims: int = 0  # ... that were not
     errors: int = 0
     seconds: list[float] = field(default_factory=list)
-
-    @property
-    def rate(self) -> float:
-        return self.solved / self.n if self.n else 0.0
-
-    @property
-    def mean_seconds(self) -> float:
-        return sum(self.seconds) / len(self.seconds) if self.seconds else 0.0
 
 
 OURS = "charge-flipping"

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import XrdplugError
 from .model_choice import extend_data
+from .solve_counts import SolveCounts
 from .solving import DEFAULT_PHASER, run_one
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -97,7 +98,7 @@ def benchmark_cases(root: str | Path, n: int | None = None, d_high: float = 0.8)
 
 
 @dataclass
-class BenchRow:
+class BenchRow(SolveCounts):
     condition: str
     n: int = 0
     solved: int = 0
@@ -106,14 +107,6 @@ class BenchRow:
     errors: int = 0
     transitions: int = 0  # runs where the phaser reported success (charge flipping: a phase transition)
     solved_with_transition: int = 0
-
-    @property
-    def rate(self) -> float:
-        return self.solved / self.n if self.n else 0.0
-
-    @property
-    def mean_seconds(self) -> float:
-        return sum(self.seconds) / len(self.seconds) if self.seconds else 0.0
 
 
 UNCERTAINTY_MODES = ("confident", "weighted")
