@@ -85,12 +85,14 @@ def bench_phasers(
     yardstick: bool = True,
     seed: int = 0,
     progress: Callable[[], None] | None = None,
+    on_record: Callable[[list[dict[str, Any]]], None] | None = None,
     **options: Any,
 ) -> tuple[list[PhaserRow], list[dict[str, Any]]]:
     """Solve rate per space group and resolution: our charge flipping (given the formula, as a user
     would) and, with `yardstick`, smtbx's own solving_iterator on the same data. Structure k is phased
     with seed `seed + 1000 k`. Solved: >= 80% of the non-H atoms within 0.5 A (emma, true space group).
-    Seconds are CPU seconds of this process."""
+    Seconds are CPU seconds of this process. `on_record` gets the records so far after each run (to
+    save them as they come: a long benchmark stopped half-way keeps what it measured)."""
     from cctbx_bridge.compare import match_structures
     from cctbx_bridge.structures import formula as formula_of
     from cctbx_bridge.structures import non_hydrogen
@@ -151,6 +153,8 @@ def bench_phasers(
                     error=error,
                 )
                 records.append(rec)
+                if on_record is not None:
+                    on_record(records)
         if progress is not None:
             progress()
     return sorted(rows.values(), key=lambda r: (r.d_min, r.group, r.method)), records

@@ -350,10 +350,16 @@ def _bench_set(
         check_output(json_out, overwrite=overwrite)
     cases = structure_set_cases(root, n=n)
     opts = {"max_attempts": attempts, "budget": budget}
+
+    def save(records: list[dict]) -> None:  # after every run, so that a stopped benchmark keeps its records
+        if json_out is not None:
+            with atomic_output(json_out, overwrite=True) as tmp:
+                tmp.write_text(json.dumps(records, indent=1))
+
     with Progress(console=console, transient=True) as prog:
         task = prog.add_task("solving", total=len(cases))
         rows, records = bench_phasers(
-            cases, ds, yardstick=yardstick, seed=seed, progress=lambda: prog.advance(task),
+            cases, ds, yardstick=yardstick, seed=seed, progress=lambda: prog.advance(task), on_record=save,
             **{k: v for k, v in opts.items() if v is not None},
         )  # fmt: skip
     title = f"solve rate, charge flipping vs smtbx, {len(cases)} structures ({root})"
@@ -365,8 +371,7 @@ def _bench_set(
         "(2 attempts, quasi-E, its own origin acceptance), strongest peaks as atoms"
     )
     if json_out is not None:
-        with atomic_output(json_out, overwrite=overwrite) as tmp:
-            tmp.write_text(json.dumps(records, indent=1))
+        save(records)
         console.print(f"wrote {json_out}")
 
 
