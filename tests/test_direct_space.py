@@ -307,3 +307,17 @@ def test_symmetry_copies_off_the_element_merge_in_pairs(space_group: str, cell: 
     f = [abs(ms.structure_factors_from_scatterers(x, algorithm="direct").f_calc()).data().as_numpy_array()
          for x in (whole, merged, asu)]
     assert np.max(np.abs(f[0] - f[1])) < 1e-6 * f[0].max() and np.max(np.abs(f[1] - f[2])) < 1e-6 * f[0].max()
+
+
+def test_z_prime_half_needs_a_site_the_molecule_can_sit_on() -> None:
+    """Room for half a molecule: an acentric molecule needs a 2-fold axis or mirror; without one, refused."""
+    from xrdplug_plugins.phasers.direct_space.problem import choose_z_prime
+
+    from xrdplug.errors import XrdplugError
+    from xrdplug.molecule import Molecule
+
+    mol = Molecule(["C", "O", "N", "H"], np.eye(4, 3), np.array([[0, 1], [0, 2], [0, 3]]))  # no inversion form
+    assert choose_z_prime(0.5, mol, has_inversion_centres=True, has_twofold_sites=True) == 0.5
+    with pytest.raises(XrdplugError, match="no 2-fold axis or mirror plane"):
+        choose_z_prime(0.5, mol, has_inversion_centres=True, has_twofold_sites=False)
+    assert choose_z_prime(1.0, mol, has_inversion_centres=False, has_twofold_sites=True) == 1.0
