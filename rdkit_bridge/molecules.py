@@ -119,15 +119,33 @@ def torsion_samples(mol: Chem.Mol, molecule: Molecule, n: int = 30, seed: int = 
 
 
 def _centrosymmetric_automorphisms(mol: Chem.Mol, limit: int = 5000) -> list[tuple[int, ...]]:
-    """Graph automorphisms that an inversion could realise: stereocentres must pair R with S (meso)."""
+    """Graph automorphisms that an inversion could realise: stereocentres must pair R with S (meso).
+
+    They are enumerated on the heavy atoms: with H atoms, the swaps of the H atoms of each CH2 and CH3
+    alone outnumber any limit (a dodecyl chain has 2^11 of them), and the one that inverts the molecule
+    would never be reached. The H atoms of each heavy atom go to those of its image in index order;
+    `xrdplug.molecule.inversion_partners` pairs them by geometry."""
     Chem.AssignStereochemistry(mol, cleanIt=True, force=True)
     centres = {i: lbl for i, lbl in Chem.FindMolChiralCenters(mol, includeUnassigned=True, useLegacyImplementation=False)}
     if any(lbl == "?" for lbl in centres.values()):
         return []  # unassigned stereocentres: the molecule is not known to be centrosymmetric
-    perms = mol.GetSubstructMatches(mol, uniquify=False, useChirality=False, maxMatches=limit)
+    heavy_idx = [a.GetIdx() for a in mol.GetAtoms() if a.GetAtomicNum() > 1]
+    query = Chem.RemoveHs(mol, updateExplicitCount=True)  # keeps the heavy atoms in order
+    h_of = {i: sorted(n.GetIdx() for n in mol.GetAtomWithIdx(i).GetNeighbors() if n.GetAtomicNum() == 1)
+            for i in heavy_idx}
     out = []
-    for perm in perms:
-        if all(centres.get(perm[i]) not in (None, lbl) for i, lbl in centres.items()):
+    for match in mol.GetSubstructMatches(query, uniquify=False, useChirality=False, maxMatches=limit):
+        perm = list(range(mol.GetNumAtoms()))
+        ok = True
+        for q, target in enumerate(match):
+            i = heavy_idx[q]
+            perm[i] = target
+            if len(h_of[i]) != len(h_of.get(target, [])):
+                ok = False
+                break
+            for h, h2 in zip(h_of[i], h_of[target]):
+                perm[h] = h2
+        if ok and all(centres.get(perm[i]) not in (None, lbl) for i, lbl in centres.items()):
             out.append(tuple(perm))
     return out
 

@@ -321,3 +321,17 @@ def test_z_prime_half_needs_a_site_the_molecule_can_sit_on() -> None:
     with pytest.raises(XrdplugError, match="no 2-fold axis or mirror plane"):
         choose_z_prime(0.5, mol, has_inversion_centres=True, has_twofold_sites=False)
     assert choose_z_prime(1.0, mol, has_inversion_centres=False, has_twofold_sites=True) == 1.0
+
+
+@pytest.mark.parametrize("smiles", ["CC(C)(C)c1ccc(C(C)(C)C)cc1", "CCCCCCCC", "c1ccc2ccccc2c1"])
+def test_centrosymmetric_molecules_rich_in_h_can_sit_on_an_inversion_centre(smiles: str) -> None:
+    """The inversion is found among the heavy atoms' automorphisms, however many ways the H atoms of
+    the methyl groups can be swapped (1,4-di-tert-butylbenzene has 6^6 of those)."""
+    from rdkit_bridge.molecules import molecule_from_smiles
+
+    mol = molecule_from_smiles(smiles, seed=1)
+    p = mol.inversion_partner
+    assert p is not None and np.all(p[p] == np.arange(mol.n_atoms)) and np.all(p != np.arange(mol.n_atoms))
+    bonds = {frozenset(map(int, b)) for b in mol.bonds}
+    assert {frozenset((int(p[a]), int(p[b]))) for a, b in mol.bonds} == bonds  # a graph automorphism
+    assert [mol.elements[i] for i in p] == mol.elements

@@ -10,6 +10,7 @@ leaves first, so applying them in order keeps every later axis where the earlier
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -206,7 +207,7 @@ def inversion_partners(automorphisms: list[tuple[int, ...]], mol: Molecule) -> n
     x = mol.coords
     best, best_rms = None, None
     for perm in automorphisms:
-        p = np.asarray(perm)
+        p = _pair_hydrogens(np.array(perm), mol) if len(perm) == mol.n_atoms else np.asarray(perm)
         if len(p) != mol.n_atoms or np.any(p == np.arange(len(p))) or np.any(p[p] != np.arange(len(p))):
             continue
         centre = (x + x[p]).mean(axis=0) / 2
@@ -214,6 +215,31 @@ def inversion_partners(automorphisms: list[tuple[int, ...]], mol: Molecule) -> n
         if best_rms is None or rms < best_rms:
             best, best_rms = p, rms
     return best
+
+
+def _pair_hydrogens(perm: np.ndarray, mol: Molecule) -> np.ndarray:
+    """`perm` with the H atoms of each heavy atom i sent to those of perm[i] that lie nearest to their
+    images through the centre of the heavy atoms and theirs (the graph alone cannot tell a CH2's two H
+    atoms apart; an inversion can)."""
+    heavy = mol.heavy
+    x = mol.coords
+    centre = (x[heavy] + x[perm[heavy]]).mean(axis=0) / 2
+    nb = neighbours(mol.bonds, mol.n_atoms)
+    out = perm.copy()
+    for i in np.flatnonzero(heavy):
+        j = int(perm[i])
+        if j < i and perm[j] == i:
+            continue  # the pair is done from j's side
+        hi = [n for n in nb[i] if not heavy[n]]
+        hj = [n for n in nb[j] if not heavy[n]]
+        if len(hi) != len(hj) or not hi:
+            continue
+        cost = np.linalg.norm((2 * centre - x[hi])[:, None, :] - x[hj][None, :, :], axis=-1)
+        order = min(itertools.permutations(range(len(hj))), key=lambda o: sum(cost[a, b] for a, b in enumerate(o)))
+        for a, b in enumerate(order):
+            out[hi[a]] = hj[b]
+            out[hj[b]] = hi[a]
+    return out
 
 
 def half_molecule(mol: Molecule, partner: np.ndarray) -> HalfMolecule:
