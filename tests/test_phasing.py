@@ -479,3 +479,25 @@ def test_shelxt_env_not_executable(monkeypatch, tmp_path):
     ok, why = ShelxtPhaser().available()
     assert not ok and "XRDPLUG_SHELXT" in why and "charge-flipping" in why
     assert os.environ["XRDPLUG_SHELXT"].endswith("nope")
+
+
+def test_too_few_reflections_per_atom_cannot_vouch_for_a_model():
+    """With under 10 reflections per non-H atom least squares fits wrong models as well as right ones
+    (held-out case-021 at 2.0 A: 4.9 per atom, a wrong model at R1 0.04): the verdict is 'uncertain'."""
+    figs = {"r1": 0.05, "r1_guess": 0.4, "correlation": 0.9, "n_reflections": 98, "expected_atoms": 20}
+    verdict, reason = phasing.verdict(figs)
+    assert verdict == "uncertain" and "4.9 reflections per expected non-H atom" in reason
+    assert phasing.verdict({**figs, "n_reflections": 200})[0] == "solved"
+    assert phasing.verdict({**figs, "r1": 0.3})[0] == "no solution"  # R1 itself says no
+
+    from xrdplug.sources import read_reflections
+
+    case = Path(__file__).parents[1] / "benchmarks" / "molecular" / "heldout" / "case-021"
+    f = read_reflections(case / "data.mtz").f_obs.resolution_filter(d_min=2.0)
+    xs = structures.read_structure(case / "structure.cif")
+    formula = structures.formula(structures.non_hydrogen(xs)).replace(" ", "")
+    out = phasing.charge_flip(f, seed=1, formula=formula, max_attempts=2)
+    assert compare.match_structures(xs, out.structure).fraction < 0.8  # the model is wrong ...
+    assert out.figures["r1"] <= phasing.RATIO_CLEAR * out.figures["r1_guess"]  # ... yet R1 would vouch
+    assert out.figures["verdict"] == "uncertain" and "reflections per expected" in out.figures["reason"]
+    assert out.figures["n_reflections"] / out.figures["expected_atoms"] < phasing.MIN_REFLECTIONS_PER_ATOM
