@@ -335,3 +335,18 @@ def test_centrosymmetric_molecules_rich_in_h_can_sit_on_an_inversion_centre(smil
     bonds = {frozenset(map(int, b)) for b in mol.bonds}
     assert {frozenset((int(p[a]), int(p[b]))) for a, b in mol.bonds} == bonds  # a graph automorphism
     assert [mol.elements[i] for i in p] == mol.elements
+
+
+def test_torsion_limit_applies_to_what_is_searched() -> None:
+    """Octadecane has 15 free torsions: refused whole (Z' = 1), searched as the half on an inversion centre."""
+    from xrdplug_plugins.phasers.direct_space.problem import MAX_TORSIONS, setups
+
+    from rdkit_bridge.molecules import molecule_from_smiles
+    from xrdplug.errors import XrdplugError
+
+    mol = molecule_from_smiles("CCCCCCCCCCCCCCCCCC", seed=1)
+    assert len(mol.torsions) > MAX_TORSIONS
+    with pytest.raises(XrdplugError, match=f"at most {MAX_TORSIONS} are searched"):
+        setups(mol, 1.0, [])
+    (half,) = setups(mol, 0.5, [(0.0, 0.0, 0.0)])
+    assert half.anchor is not None and len(half.molecule.torsions) <= MAX_TORSIONS

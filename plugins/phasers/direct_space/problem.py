@@ -91,26 +91,30 @@ def choose_z_prime(ratio: float, molecule: Molecule, has_inversion_centres: bool
 
 def setups(molecule: Molecule, z_prime: float, inversion_centres: list[tuple[float, float, float]],
            twofold_sites: list[tuple[str, np.ndarray, np.ndarray]] | None = None) -> list[Setup]:
-    """The arrangements to search for a Z'."""
-    if len(molecule.torsions) > MAX_TORSIONS:
+    """The arrangements to search for a Z' (each with at most MAX_TORSIONS free torsions: on an inversion
+    centre, the half molecule's)."""
+    if z_prime == 1.0:
+        out = [Setup("Z'=1", molecule, None, None, 1.0)]
+    else:
+        out = []
+        if molecule.inversion_partner is not None and inversion_centres:
+            half = half_molecule(molecule, molecule.inversion_partner)
+            out = [
+                Setup(f"Z'=1/2 on -1 at ({c[0]:g},{c[1]:g},{c[2]:g})", half.half, np.array(c), half, 0.5)
+                for c in inversion_centres
+            ]
+        if twofold_sites:
+            label = "Z'=1/2 on " + ", ".join(lbl for lbl, _, _ in twofold_sites)
+            out.append(Setup(label, molecule, None, None, 0.5, [(r, t) for _, r, t in twofold_sites]))
+        assert out, "choose_z_prime admits Z' = 1/2 only where a setup exists"
+    searchable = [st for st in out if len(st.molecule.torsions) <= MAX_TORSIONS]
+    if not searchable:
+        n = min(len(st.molecule.torsions) for st in out)
         raise XrdplugError(
-            f"the molecule has {len(molecule.torsions)} rotatable bonds; at most {MAX_TORSIONS} are searched "
+            f"the molecule has {n} rotatable bonds to search; at most {MAX_TORSIONS} are searched "
             "(give a more rigid model, e.g. a ring-closed or fragment SMILES)"
         )
-    if z_prime == 1.0:
-        return [Setup("Z'=1", molecule, None, None, 1.0)]
-    out = []
-    if molecule.inversion_partner is not None:
-        half = half_molecule(molecule, molecule.inversion_partner)
-        out = [
-            Setup(f"Z'=1/2 on -1 at ({c[0]:g},{c[1]:g},{c[2]:g})", half.half, np.array(c), half, 0.5)
-            for c in inversion_centres
-        ]
-    if twofold_sites:
-        label = "Z'=1/2 on " + ", ".join(lbl for lbl, _, _ in twofold_sites)
-        out.append(Setup(label, molecule, None, None, 0.5, [(r, t) for _, r, t in twofold_sites]))
-    assert out, "choose_z_prime admits Z' = 1/2 only where a setup exists"
-    return out
+    return searchable
 
 
 def check_formula(formula: dict[str, float], molecule: Molecule, z_prime: float) -> None:
