@@ -266,10 +266,11 @@ def twofold_sites(space_group: str) -> list[tuple[str, np.ndarray, np.ndarray]]:
 
 def merge_symmetry_copies(structure: xray.structure, tolerance: float = 0.5) -> xray.structure:
     """A molecule modelled whole at half occupancy on a 2-fold axis or mirror, as a crystallographer writes
-    it: of each atom and the symmetry copy of an atom of the same element within `tolerance` (A), one is
-    kept at full occupancy; an atom that its own copy overlaps sits on the element (snapped onto it by
-    cctbx's special-position rules). Atoms without a partner (an H of a methyl group astride the
-    element) keep their half occupancy."""
+    it: each atom and the symmetry copy of an atom of the same element within `tolerance` (A) become one
+    atom at full occupancy, at their mean site (so the pair is exactly symmetric) with their mean U; an
+    atom that its own copy overlaps sits on the element (snapped onto it by cctbx's special-position
+    rules). Atoms without a partner (an H of a methyl group astride the element) keep their half
+    occupancy."""
     sg = structure.space_group()
     uc = structure.unit_cell()
     orth = np.array(uc.orthogonalization_matrix()).reshape(3, 3)
@@ -277,30 +278,36 @@ def merge_symmetry_copies(structure: xray.structure, tolerance: float = 0.5) -> 
     types = list(structure.scattering_types())
     ops = [(np.array(op.r().as_double()).reshape(3, 3), np.array(op.t().as_double()))
            for op in sg.all_ops()][1:]
+    u_iso = structure.scatterers().extract_u_iso().as_numpy_array()
     n = len(frac)
     drop = np.zeros(n, dtype=bool)
     whole = np.zeros(n, dtype=bool)
+    site = frac.copy()
+    u = u_iso.copy()
     for i in range(n):
         if drop[i]:
             continue
         for r, t in ops:
-            y = r @ frac[i] + t
-            delta = frac - y
+            delta = frac - (r @ frac[i] + t)
             delta -= np.round(delta)
-            dist = np.linalg.norm(delta @ orth.T, axis=1)
-            for j in np.flatnonzero(dist < tolerance):
-                if types[j] == types[i] and not drop[j]:
-                    whole[i] = True
-                    if j != i:
-                        drop[j] = True
-            if whole[i]:
+            dist = np.where(np.array(types) == types[i], np.linalg.norm(delta @ orth.T, axis=1), np.inf)
+            dist[drop | whole] = np.inf  # an atom already merged is not merged again
+            j = int(np.argmin(dist))
+            if dist[j] < tolerance:
+                whole[i] = True
+                # x_j is the image of x_i + R^-1 delta_j: the pair's mean site, in atom i's frame
+                site[i] = frac[i] + np.linalg.solve(r, delta[j]) / 2
+                u[i] = (u_iso[i] + u_iso[j]) / 2
+                drop[j] = j != i
                 break
     out = xray.structure(crystal_symmetry=structure.crystal_symmetry())
     sc = flex.xray_scatterer()
     for i, s in enumerate(structure.scatterers()):
         if drop[i]:
             continue
-        s = s.customized_copy(occupancy=min(1.0, 2 * s.occupancy) if whole[i] else s.occupancy)
+        if whole[i]:
+            s = s.customized_copy(site=tuple(float(v) for v in site[i]), u=float(u[i]),
+                                  occupancy=min(1.0, 2 * s.occupancy))
         sc.append(s)
     out.add_scatterers(sc)
     return out

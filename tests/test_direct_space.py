@@ -307,6 +307,15 @@ def test_symmetry_copies_off_the_element_merge_in_pairs(space_group: str, cell: 
     f = [abs(ms.structure_factors_from_scatterers(x, algorithm="direct").f_calc()).data().as_numpy_array()
          for x in (whole, merged, asu)]
     assert np.max(np.abs(f[0] - f[1])) < 1e-6 * f[0].max() and np.max(np.abs(f[1] - f[2])) < 1e-6 * f[0].max()
+    # copies 0.1-0.2 A off the exact image merge at the pair's mean site
+    shifted = images + rng.normal(scale=0.1, size=images.shape) @ np.linalg.inv(orth).T
+    merged = ds.merge_symmetry_copies(ds.structure_from_sites(cs, elements * 2, np.vstack([half, shifted]),
+                                                              [0.04] * 12, occupancy=[0.5] * 12))
+    r_op = np.array(op.r().as_double()).reshape(3, 3)
+    t_op = np.array(op.t().as_double())
+    back = (shifted - t_op) @ np.linalg.inv(r_op).T  # each copy mapped back beside its partner
+    back -= np.round(back - half)
+    assert np.allclose(merged.sites_frac().as_numpy_array(), (half + back) / 2, atol=1e-9)
 
 
 def test_z_prime_half_needs_a_site_the_molecule_can_sit_on() -> None:
