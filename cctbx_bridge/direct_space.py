@@ -43,6 +43,8 @@ class SearchData:
     all_rotations: np.ndarray | None = None  # (Z, 3, 3) every operator of the group (centring included)
     all_translations: np.ndarray | None = None  # (Z, 3)
     origin_shifts: np.ndarray | None = None  # (M, 3) discrete permissible origin shifts (0 included)
+    epsilon: np.ndarray | None = None  # (K,) statistical weights (reflections on symmetry elements)
+    centric: np.ndarray | None = None  # (K,) bool
 
     @property
     def d(self) -> np.ndarray:
@@ -55,7 +57,8 @@ class SearchData:
             self.hkl[keep], self.f_obs[keep], sig, self.s2[keep], self.rotations, self.translations,
             self.real_sum, self.multiplier, self.fractionalisation, self.orthogonalisation, self.free_origin,
             self.space_group, self.cell, self.order_z, self.all_rotations, self.all_translations,
-            self.origin_shifts,
+            self.origin_shifts, None if self.epsilon is None else self.epsilon[keep],
+            None if self.centric is None else self.centric[keep],
         )
 
 
@@ -139,6 +142,8 @@ def search_data(f_obs: miller.array) -> SearchData:
         space_group=str(f.space_group_info()),
         cell=tuple(float(x) for x in uc.parameters()),  # type: ignore[arg-type]
         order_z=int(sg.order_z()),
+        epsilon=f.epsilons().data().as_numpy_array().astype(np.float64),
+        centric=f.centric_flags().data().as_numpy_array().astype(bool),
     )
 
 

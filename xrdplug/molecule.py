@@ -315,3 +315,16 @@ def half_molecule(mol: Molecule, partner: np.ndarray) -> HalfMolecule:
     half = Molecule(elements=elements, coords=local, bonds=bonds, torsions=tors, smiles=mol.smiles,
                     name=f"{mol.name} (half on an inversion centre)")
     return HalfMolecule(half=half, atoms=atoms, partner=np.asarray(partner))
+
+
+def copies(mol: Molecule, n: int) -> Molecule:
+    """`n` copies of a molecule as one (atoms repeated, bonds offset, no torsions): the asymmetric unit of
+    Z' = n for refinement and output, where each copy already has its own geometry."""
+    k = mol.n_atoms
+    return Molecule(
+        elements=list(mol.elements) * n,
+        coords=np.vstack([mol.coords + 20.0 * i for i in range(n)]),  # apart, so no restraint mixes copies
+        bonds=np.vstack([mol.bonds + k * i for i in range(n)]),
+        smiles=mol.smiles,
+        name=mol.name,
+    )

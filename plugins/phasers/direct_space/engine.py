@@ -33,7 +33,20 @@ CONTACT_INTRA_H = 1.8
 U_HEAVY = 0.04  # A^2: a typical room/low-temperature organic U_iso; the overall B term absorbs the rest
 U_H_FACTOR = 1.3
 CONFORMER_START_FRACTION = 0.8  # starts whose torsions come from RDKit's low-energy conformers
+LIKELIHOOD_BINS = 10  # resolution shells that normalise amplitudes for the likelihood
 SELF_MATE_RADIUS = 1.5  # A: on a 2-fold or mirror, the symmetry mate whose centroid lies this close is itself
+
+
+@dataclass
+class Background:
+    """A fixed part of the crystal (another molecule already placed, for Z' = 2): its structure factors in
+    the engine's own sum (cosine and sine parts per reflection, up to the engine's common scale) and its
+    non-H atoms (fractional) with whether each is N/O, for the contacts the moving molecule must avoid."""
+
+    f_cos: np.ndarray  # (K,)
+    f_sin: np.ndarray | None  # (K,); None when the group's sum is real
+    heavy_sites: np.ndarray  # (M, 3)
+    polar: np.ndarray  # (M,) bool
 
 
 @dataclass
@@ -99,6 +112,9 @@ class Engine:
         anchor: np.ndarray | None = None,
         dtype: torch.dtype = torch.float32,
         special_sites: list[tuple[np.ndarray, np.ndarray]] | None = None,
+        origin_fixed: bool = False,
+        background: Background | None = None,
+        partial_sigma_a: float | None = None,
     ) -> None:
         """`data` is a `cctbx_bridge.direct_space.SearchData`; `form_factor_table` (K, E) its form factors
         per element and `element_index` (N,) each atom's column. With `anchor` (fractional), `molecule` is
@@ -108,7 +124,17 @@ class Engine:
         With `special_sites` (Wyckoff projectors (R, t) of 2-fold axes and mirrors), the whole molecule
         is modelled and may overlap its own symmetry mate: on the element, the molecule and its image
         coincide, which is a molecule there at Z' = 1/2 (the half occupancy is one overall scale, which
-        the scale-free cost does not see). Starts are put on the elements; the fit pulls them into line."""
+        the scale-free cost does not see). Starts are put on the elements; the fit pulls them into line.
+
+        `origin_fixed`: another molecule has fixed the origin, so this one moves along every direction,
+        the polar ones too. `background`: that molecule's fixed contribution (see `Background`), added to
+        every trial's structure factors and kept clear of by the packing term.
+
+        `partial_sigma_a`: the molecule is only part of the crystal (the first copy of Z' = 2), so the
+        fit is the log-likelihood gain of normalised amplitudes (Read's Rice/Gaussian model with this
+        sigma_A, as molecular replacement scores partial models), per reflection and negated; the
+        intensity correlation favours wrong placements there (a right copy alone: 1 - CC 0.55-0.66 at
+        1.5 A on the dev Z' = 2 cases, while descents reach 0.40 elsewhere)."""
         self.data = data
         self.mol = molecule
         self.dtype = dtype
@@ -132,7 +158,7 @@ class Engine:
         ff = ff * np.exp(-8 * math.pi**2 * u[None, :] * np.asarray(d.s2)[:, None] / 4)  # type: ignore[attr-defined]
         self.ff = torch.tensor(ff, dtype=dtype)
         free = np.asarray(d.free_origin).reshape(-1, 3)  # type: ignore[attr-defined]
-        self.trans_basis = torch.tensor(_complement(free), dtype=dtype)  # (3, n_trans) fractional
+        self.trans_basis = torch.tensor(np.eye(3) if origin_fixed else _complement(free), dtype=dtype)
         if self.anchor is not None:
             self.trans_basis = self.trans_basis[:, :0]
         self.local = torch.tensor(molecule.centred(), dtype=dtype)  # (N, 3) Cartesian about the centroid
@@ -143,6 +169,11 @@ class Engine:
             (t.a, t.b, torch.as_tensor(t.moving, dtype=torch.long)) for t in molecule.torsions
         ]
         self._pack_setup(molecule)
+        self._background_setup(background)
+        self.partial_sigma_a = partial_sigma_a
+        if partial_sigma_a is not None:
+            self._likelihood_setup(np.asarray(d.f_obs, dtype=float), np.asarray(d.s2, dtype=float),  # type: ignore[attr-defined]
+                                   d.epsilon, d.centric)  # type: ignore[attr-defined]
 
     # ----------------------------------------------------------------------------- geometry
 
@@ -177,22 +208,67 @@ class Engine:
 
     # ----------------------------------------------------------------------------- diffraction
 
-    def intensities(self, params: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
-        """(T, K') |F_calc|^2 (up to a constant scale) at the reflections `keep` (all if None)."""
+    def parts(self, params: torch.Tensor, keep: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(T, K') cosine and sine parts of F_calc (the sine part None when the sum is real) at the
+        reflections `keep` (all if None), up to a constant scale; the background's included."""
         xf = self.fractional(params)
         hr, ht, ff = self.hr, self.ht, self.ff
         if keep is not None:
             hr, ht, ff = hr[keep], ht[keep], ff[keep]
         phase = 2 * math.pi * torch.einsum("ksd,tnd->tksn", hr, xf) + ht[None, :, :, None]
-        if self.real_sum:
-            f = (torch.cos(phase).sum(2) * ff).sum(-1)
-            return f * f
         a = (torch.cos(phase).sum(2) * ff).sum(-1)
-        b = (torch.sin(phase).sum(2) * ff).sum(-1)
-        return a * a + b * b
+        b = None if self.real_sum else (torch.sin(phase).sum(2) * ff).sum(-1)
+        if self._bg_cos is not None:
+            a = a + (self._bg_cos if keep is None else self._bg_cos[keep])
+            if b is not None and self._bg_sin is not None:
+                b = b + (self._bg_sin if keep is None else self._bg_sin[keep])
+        return a, b
+
+    def intensities(self, params: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
+        """(T, K') |F_calc|^2 (up to a constant scale) at the reflections `keep` (all if None)."""
+        a, b = self.parts(params, keep)
+        return a * a if b is None else a * a + b * b
+
+    def _likelihood_setup(self, f_obs: np.ndarray, s2: np.ndarray, epsilon: np.ndarray | None,
+                          centric: np.ndarray | None) -> None:
+        k = len(f_obs)
+        eps = np.ones(k) if epsilon is None else np.asarray(epsilon, dtype=float)
+        n_bins = max(1, min(LIKELIHOOD_BINS, k // 30))
+        bins = np.zeros(k, dtype=np.int64)
+        for b, chunk in enumerate(np.array_split(np.argsort(s2), n_bins)):
+            bins[chunk] = b
+        i_eps = f_obs**2 / eps
+        mean = np.bincount(bins, weights=i_eps, minlength=n_bins) / np.maximum(np.bincount(bins, minlength=n_bins), 1)
+        self._eo = torch.tensor(np.sqrt(i_eps / mean[bins]), dtype=self.dtype)
+        self._eps = torch.tensor(eps, dtype=self.dtype)
+        self._centric = torch.as_tensor(np.zeros(k, dtype=bool) if centric is None else np.asarray(centric, dtype=bool))
+        self._bins = torch.as_tensor(bins)
+        self._n_bins = n_bins
+
+    def likelihood_cost(self, params: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
+        """(T,) minus the log-likelihood gain per reflection of the model as part of the crystal."""
+        ic = self.intensities(params, keep) / (self._eps if keep is None else self._eps[keep])
+        bins = self._bins if keep is None else self._bins[keep]
+        eo = self._eo if keep is None else self._eo[keep]
+        centric = self._centric if keep is None else self._centric[keep]
+        sums = torch.zeros(ic.shape[0], self._n_bins, dtype=ic.dtype).index_add_(1, bins, ic)
+        counts = torch.bincount(bins, minlength=self._n_bins).clamp_min(1).to(ic.dtype)
+        ec2 = ic / (sums / counts)[:, bins].clamp_min(1e-12)
+        ec = torch.sqrt(ec2.clamp_min(1e-10))
+        sa = float(self.partial_sigma_a or 0.0)
+        v = 1 - sa * sa
+        x = 2 * sa * eo * ec / v
+        acentric = torch.log(torch.special.i0e(x)) + x - sa * sa * ec2 / v
+        xc = sa * eo * ec / v
+        centric_term = xc + torch.log1p(torch.exp(-2 * xc)) - math.log(2.0) - sa * sa * ec2 / (2 * v)
+        llg = torch.where(centric, centric_term, acentric)
+        return -llg.mean(-1)
 
     def fit_cost(self, params: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
-        """(T,) 1 - corr(I_obs, I_calc exp(-dB s^2 / 2)) over the reflections `keep`."""
+        """(T,) 1 - corr(I_obs, I_calc exp(-dB s^2 / 2)) over the reflections `keep` (for a partial model,
+        `likelihood_cost`)."""
+        if self.partial_sigma_a is not None:
+            return self.likelihood_cost(params, keep)
         ic = self.intensities(params, keep)
         s2 = self.s2 if keep is None else self.s2[keep]
         io = self.i_obs if keep is None else self.i_obs[keep]
@@ -239,6 +315,24 @@ class Engine:
         self._intra_pairs = torch.as_tensor(pairs, dtype=torch.long)
         self._intra_limit = torch.tensor(lim, dtype=self.dtype)
 
+    def _background_setup(self, bg: Background | None) -> None:
+        self._bg_cos = self._bg_sin = None
+        self._bg_mates = None
+        if bg is None:
+            return
+        if self.anchor is not None or self.special_sites is not None:
+            raise ValueError("a background goes with a whole molecule on a general position")
+        self._bg_cos = torch.tensor(bg.f_cos, dtype=self.dtype)
+        self._bg_sin = None if bg.f_sin is None else torch.tensor(bg.f_sin, dtype=self.dtype)
+        r, t = self._sym_r.double().numpy(), self._sym_t.double().numpy()
+        mates = np.einsum("sij,mj->smi", r, bg.heavy_sites) + t[:, None, :]  # every image of the fixed atoms
+        self._bg_mates = torch.tensor(mates.reshape(-1, 3), dtype=self.dtype)
+        polar_mine = np.array([self.mol.elements[i] in ("N", "O") for i in np.flatnonzero(self.mol.heavy)])
+        polar_bg = np.tile(np.asarray(bg.polar, dtype=bool), len(r))
+        limit = np.where(polar_mine[:, None] & polar_bg[None, :], CONTACT_POLAR, CONTACT_HEAVY)
+        self._bg_limit_sq = torch.tensor(limit**2, dtype=self.dtype)
+        self._bg_half_inv = torch.tensor(0.5 / limit, dtype=self.dtype)
+
     def packing_cost(self, params: torch.Tensor) -> torch.Tensor:
         """(T,) sum of squared overlaps (A^2) of too-close contacts, per heavy atom."""
         xf = self.fractional(params)
@@ -265,6 +359,11 @@ class Engine:
             self_image = self_image | (near[:, :, None, None] & same_c)
         overlap = overlap.masked_fill(self_image, 0.0)
         cost = overlap.square().sum((1, 2, 3))
+        if self._bg_mates is not None:  # contacts with the fixed molecule and its images
+            diff = self._bg_mates[None, None, :, :] - h[:, :, None, :]  # (T, H, M', 3)
+            diff = diff - torch.round(diff)
+            d2 = (diff @ self.orth.T).square().sum(-1)
+            cost = cost + (torch.relu(self._bg_limit_sq - d2) * self._bg_half_inv).square().sum((1, 2))
         if len(self._intra_pairs):
             x = self.cartesian_local(params)
             dd = (x[:, self._intra_pairs[:, 0]] - x[:, self._intra_pairs[:, 1]]).norm(dim=-1)

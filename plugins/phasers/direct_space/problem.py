@@ -8,8 +8,9 @@ between 1/2 and 1 lies at 0.71, the geometric mean. Z' = 1 is searched with posi
 Z' = 1/2 places a centrosymmetric molecule on each distinct inversion centre of the group (orientation
 and torsions free), and, where the group has 2-fold axes or mirror planes, searches the whole molecule
 with starts on those elements, allowed to coincide with its own symmetry mate (a molecule on a 2-fold or
-mirror; the copies are merged afterwards). Z' >= 2 and molecules too big for the cell are refused with the
-figures.
+mirror; the copies are merged afterwards). Z' = 2 (two copies of the molecule, found one after the other:
+see `pair`) is chosen up to 2.6 molecules' room; more, and molecules too big for the cell, are refused
+with the figures.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from xrdplug.molcrystal import hofmann_volume
 from xrdplug.molecule import HalfMolecule, Molecule, half_molecule
 
 ROOM_LIMITS = (0.71, 1.55)  # asymmetric-unit volume / Hofmann volume of one molecule, for Z' = 1
+ROOM_LIMIT_TWO = 2.6  # ... and up to this for Z' = 2 (above: solvent, or Z' >= 3, refused)
 MAX_TORSIONS = 12
 
 
@@ -53,6 +55,8 @@ def choose_z_prime(ratio: float, molecule: Molecule, has_inversion_centres: bool
         z = 0.5
     elif req in ("1", "1.0"):
         z = 1.0
+    elif req in ("2", "2.0"):
+        z = 2.0
     elif req == "auto":
         if ratio < 0.35:
             raise XrdplugError(f"the molecule is too large for the cell: {figures}; wrong molecule or cell?")
@@ -67,13 +71,15 @@ def choose_z_prime(ratio: float, molecule: Molecule, has_inversion_centres: bool
             z = 0.5
         elif ratio <= ROOM_LIMITS[1]:
             z = 1.0
+        elif ratio <= ROOM_LIMIT_TWO:
+            z = 2.0
         else:
             raise XrdplugError(
-                f"{figures}: room for about {ratio:.1f} molecules (solvent, or Z' = 2). Only Z' = 1 and Z' = 1/2 "
-                "are searched; pass --z-prime 1 to search for one molecule anyway"
+                f"{figures}: room for about {ratio:.1f} molecules (solvent, or Z' >= 3). Z' = 1/2, 1 and 2 are "
+                "searched; pass --z-prime 1 or 2 to search for that many molecules anyway"
             )
     else:
-        raise XrdplugError(f"--z-prime takes 1, 1/2 or auto (got {requested!r}); Z' = 2 is not searched yet")
+        raise XrdplugError(f"--z-prime takes 1, 1/2, 2 or auto (got {requested!r})")
     if z == 0.5 and not has_twofold_sites:
         if molecule.inversion_partner is None:
             raise XrdplugError(
@@ -95,6 +101,8 @@ def setups(molecule: Molecule, z_prime: float, inversion_centres: list[tuple[flo
     centre, the half molecule's)."""
     if z_prime == 1.0:
         out = [Setup("Z'=1", molecule, None, None, 1.0)]
+    elif z_prime == 2.0:
+        out = [Setup("Z'=2", molecule, None, None, 2.0)]
     else:
         out = []
         if molecule.inversion_partner is not None and inversion_centres:

@@ -8,6 +8,7 @@ and how far the best different minimum lies above it.
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import time
@@ -58,6 +59,13 @@ def _molecule_from_crystal(path: Path, keep_geometry: bool, seed: int) -> Molecu
     return molecule_from_atoms(elements, coords, keep_geometry=keep_geometry, seed=seed, name=path.stem)
 
 
+def _copy_engine(engine_class: Any, data: Any, mol: Molecule, table: np.ndarray, cols: np.ndarray,
+                 background: Any, origin_fixed: bool, partial_sigma_a: float | None) -> Any:
+    """One copy of the molecule for a Z' = 2 search (see `pair.PairEngine`)."""
+    return engine_class(data, mol, table, cols, origin_fixed=origin_fixed, background=background,
+                        partial_sigma_a=partial_sigma_a)
+
+
 def _element_columns(mol: Molecule) -> tuple[list[str], np.ndarray]:
     els = sorted(set(mol.elements))
     return els, np.array([els.index(e) for e in mol.elements])
@@ -83,6 +91,7 @@ def solve_direct_space(
 
     from .compare import DIFFERENT_FRACTION, overlay_fraction
     from .engine import Engine
+    from .pair import PairEngine, search_two
     from .problem import check_formula, choose_z_prime, room, setups
     from .refine import refine
     from .search import SearchOptions, heavy_sites, search, stage_table
@@ -112,8 +121,12 @@ def solve_direct_space(
             check_formula(composition, mol, zp)
         for st in setups(mol, zp, centres, twofold):
             els, cols = _element_columns(st.molecule)
-            eng = Engine(data, st.molecule, ds.form_factors(els, data.s2), cols,
-                         anchor=st.anchor, special_sites=st.special_sites)
+            table = ds.form_factors(els, data.s2)
+            eng: Any
+            if st.z_prime == 2.0:
+                eng = PairEngine(functools.partial(_copy_engine, Engine, data, st.molecule, table, cols))
+            else:
+                eng = Engine(data, st.molecule, table, cols, anchor=st.anchor, special_sites=st.special_sites)
             jobs.append(Job(f"{st.label}" + (f", {mol.smiles}" if len(mols) > 1 else ""), mol.smiles, st, eng))
         print(f"{mol.smiles}: {mol.n_heavy} non-H atoms, {len(mol.torsions)} free torsions, Z' = {zp:g} "
               f"(asymmetric unit {ratio:.2f} x its Hofmann volume)", file=log)
@@ -130,8 +143,14 @@ def solve_direct_space(
             if progress is not None:
                 progress((k + frac) / len(jobs), f"{label}: {msg}")
 
-        res = search(job.engine, opt, progress=report)
-        stages = ", ".join(f"{n} refl to {d:.2f} A" for d, n in stage_table(job.engine, opt))
+        if isinstance(job.engine, PairEngine):
+            res, pair_figures = search_two(job.engine, opt, progress=report)
+            print(f"{job.label}: first copy alone 1-CC {pair_figures['first_copy_cost']:.4f}; both copies, per "
+                  f"placement of the first tried: {pair_figures['branch_costs']}", file=log)
+            stages = ", ".join(f"{n} refl to {d:.2f} A" for d, n in stage_table(job.engine.first, opt))
+        else:
+            res = search(job.engine, opt, progress=report)
+            stages = ", ".join(f"{n} refl to {d:.2f} A" for d, n in stage_table(job.engine, opt))
         print(f"{job.label}: best 1-CC {res.best.cost:.4f} (packing {res.best.pack:.3f}), found by "
               f"{res.found_by} of {res.starts} starts in {res.rounds} rounds, {res.seconds:.1f} s [{stages}]"
               + (" (interrupted)" if res.interrupted else ""), file=log)
@@ -160,7 +179,7 @@ def solve_direct_space(
     with torch.no_grad():
         xf = eng.fractional(p)[0].double().numpy()
         torsions = eng.cartesian_local(p)[0].double().numpy()
-    mol = job.setup.molecule
+    mol = eng.mol  # the atoms modelled: the molecule, its half on an inversion centre, or two copies
     els, cols = _element_columns(mol)
     u0 = np.where(mol.heavy, 0.04, 0.052)
     refined = refine(data, mol, ds.form_factors(els, data.s2), cols, xf, mol.coords, u0)
@@ -210,7 +229,7 @@ def solve_direct_space(
         "z_prime": job.setup.z_prime,
         "setup": job.label,
         "smiles": job.smiles,
-        "n_torsions": len(mol.torsions),
+        "n_torsions": len(job.setup.molecule.torsions),
         "n_atoms": int(structure.scatterers().size()),
         "d_min": round(fig.d_min, 3),
         "n_reflections": fig.n_reflections,
