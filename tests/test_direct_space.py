@@ -359,3 +359,95 @@ def test_torsion_limit_applies_to_what_is_searched() -> None:
         setups(mol, 1.0, [])
     (half,) = setups(mol, 0.5, [(0.0, 0.0, 0.0)])
     assert half.anchor is not None and len(half.molecule.torsions) <= MAX_TORSIONS
+
+
+def _two_copies(space_group: str, cell: tuple, smiles: str, seed: int):
+    """A crystal of two copies of a molecule at clash-free random places (engines and the truth)."""
+    import torch
+    from cctbx import crystal
+    from xrdplug_plugins.phasers.direct_space.engine import Engine
+    from xrdplug_plugins.phasers.direct_space.pair import background
+
+    from cctbx_bridge import direct_space as ds
+    from rdkit_bridge.molecules import molecule_from_smiles
+
+    cs = crystal.symmetry(cell, space_group)
+    ms = cs.build_miller_set(anomalous_flag=False, d_min=1.5)
+    dummy = ms.array(data=ms.d_spacings().data() * 0 + 1.0)
+    dummy.set_observation_type_xray_amplitude()
+    data = ds.search_data(dummy)
+    mol = molecule_from_smiles(smiles, seed=3)
+    els = sorted(set(mol.elements))
+    table, cols = ds.form_factors(els, data.s2), np.array([els.index(e) for e in mol.elements])
+    first = Engine(data, mol, table, cols, dtype=torch.float64)
+    gen = torch.Generator().manual_seed(seed)
+    trials = first.random_params(3000, gen)
+    p1 = trials[int(torch.argmin(first.packing_cost(trials)))].numpy()  # clear of its own images
+    second = Engine(data, mol, table, cols, dtype=torch.float64, origin_fixed=True,
+                    background=background(first, p1))
+    trials = second.random_params(3000, gen)
+    p2 = trials[int(torch.argmin(second.packing_cost(trials)))].numpy()
+    with torch.no_grad():
+        x1 = first.fractional(torch.tensor(p1[None]))[0].numpy()
+        x2 = second.fractional(torch.tensor(p2[None]))[0].numpy()
+    u = np.where(mol.heavy, 0.04, 0.052)
+    truth = ds.structure_from_sites(cs, mol.elements * 2, np.vstack([x1, x2]), np.concatenate([u, u]))
+    return cs, data, mol, table, cols, first, second, p1, p2, truth
+
+
+def test_a_fixed_copy_adds_its_structure_factors_exactly() -> None:
+    """The second copy's engine, with the first as background, gives the intensities of both together."""
+    import torch
+
+    from cctbx_bridge import direct_space as ds
+
+    cs, data, mol, *_, second, p1, p2, truth = _two_copies("P 1 21 1", (9.0, 7.5, 11.0, 90, 101, 90),
+                                                           "Cc1ccc(O)cc1", seed=4)
+    with torch.no_grad():
+        ic = second.intensities(torch.tensor(p2[None]))[0].numpy()
+    fc = np.abs(ds.f_calc_cctbx(truth, data.hkl)) ** 2
+    assert np.corrcoef(ic, fc)[0, 1] > 1 - 1e-6
+
+
+def test_the_likelihood_of_a_partial_model_prefers_the_right_copy() -> None:
+    """Scored as half of the crystal, a right copy beats random placements by the log-likelihood gain."""
+    import torch
+    from xrdplug_plugins.phasers.direct_space.engine import Engine
+
+    from cctbx_bridge import direct_space as ds
+
+    cs, data, mol, table, cols, first, second, p1, p2, truth = _two_copies(
+        "P 1 21 1", (9.0, 7.5, 11.0, 90, 101, 90), "Cc1ccc(O)cc1", seed=4)
+    f = truth.structure_factors(d_min=1.5, algorithm="direct").f_calc().amplitudes()
+    observed = ds.search_data(f)
+    partial = Engine(observed, mol, ds.form_factors(sorted(set(mol.elements)), observed.s2), cols,
+                     dtype=torch.float64, partial_sigma_a=0.65)
+    with torch.no_grad():
+        right = float(partial.fit_cost(torch.tensor(p1[None]))[0])
+        others = partial.fit_cost(partial.random_params(200, torch.Generator().manual_seed(1))).numpy()
+    assert right < others.min()
+
+
+def test_z_prime_two_from_the_room_and_beyond_refused() -> None:
+    from xrdplug_plugins.phasers.direct_space.problem import choose_z_prime
+
+    from xrdplug.errors import XrdplugError
+    from xrdplug.molecule import Molecule
+
+    mol = Molecule(["C", "O", "N", "H"], np.eye(4, 3), np.array([[0, 1], [0, 2], [0, 3]]))
+    assert choose_z_prime(2.0, mol, has_inversion_centres=True) == 2.0
+    assert choose_z_prime(1.0, mol, has_inversion_centres=True, requested="2") == 2.0
+    with pytest.raises(XrdplugError, match="Z' >= 3"):
+        choose_z_prime(3.1, mol, has_inversion_centres=True)
+
+
+@pytest.mark.slow
+def test_two_molecules_in_the_asymmetric_unit_are_solved(torch_one_thread) -> None:
+    """Z' = 2 from the SMILES: two copies of a small rigid molecule in P2_1 at 1.5 A."""
+    from cctbx_bridge.structures import amplitudes, non_hydrogen
+    from xrdplug.solving import match, phase
+
+    *_, truth = _two_copies("P 1 21 1", (9.0, 7.5, 11.0, 90, 101, 90), "Cc1ccc(O)cc1", seed=4)
+    result = phase(amplitudes(truth, 1.5), phaser="direct-space", smiles="Cc1ccc(O)cc1", seed=1, budget=60)
+    assert result.figures["z_prime"] == 2.0
+    assert match(result.structure, non_hydrogen(truth)).fraction >= 0.8
