@@ -70,7 +70,7 @@ def solve(
                      "(CPU s); default 120"),
     ] = None,
     z_prime: Annotated[
-        str | None, typer.Option("--z-prime", help="Molecules per asymmetric unit: auto, 1 or 1/2 (direct-space)")
+        str | None, typer.Option("--z-prime", help="Molecules per asymmetric unit: auto, 1/2, 1 or 2 (direct-space)")
     ] = None,
     attempts: Annotated[
         int | None, typer.Option("--attempts", help="Independent attempts at most (charge flipping; 12)")

@@ -5,11 +5,11 @@ angles fixed, torsions free — is placed, turned and flexed in the cell until i
 agree with the measured ones; then every non-H atom is refined with geometry restraints. Single-crystal
 data to 1.5-2 A carry far more information than a powder pattern, so one molecule in the asymmetric unit
 (Z' = 1), or a molecule on an inversion centre, 2-fold axis or mirror plane (Z' = 1/2), is found in seconds
-to minutes.
+to minutes; two molecules (Z' = 2) are searched one after the other (see `pair`).
 
 Options (`xrdplug solve --phaser direct-space ...` or `xrdplug.solve(f, phaser="direct-space", ...)`):
 smiles | molecule (a .mol/.sdf/.mol2/.pdb/.xyz file), formula (checked against the molecule), seed,
-budget (seconds of search, default 120), z_prime ('auto', '1', '1/2'), starts (per round), keep_geometry
+budget (seconds of search, default 120), z_prime ('auto', '1/2', '1', '2'), starts (per round), keep_geometry
 (use the file's geometry as is), progress (a callable(fraction, message)).
 """
 
