@@ -130,7 +130,9 @@ def _centrosymmetric_automorphisms(mol: Chem.Mol, limit: int = 5000) -> list[tup
     if any(lbl == "?" for lbl in centres.values()):
         return []  # unassigned stereocentres: the molecule is not known to be centrosymmetric
     heavy_idx = [a.GetIdx() for a in mol.GetAtoms() if a.GetAtomicNum() > 1]
-    query = Chem.RemoveHs(mol, updateExplicitCount=True)  # keeps the heavy atoms in order
+    # unsanitised: the heavy atoms in order and with the molecule's own aromatic flags (MMFF typing
+    # rewrites them on `mol`; a re-sanitised copy then no longer matches the molecule it came from)
+    query = Chem.RemoveHs(mol, updateExplicitCount=True, sanitize=False)
     h_of = {i: sorted(n.GetIdx() for n in mol.GetAtomWithIdx(i).GetNeighbors() if n.GetAtomicNum() == 1)
             for i in heavy_idx}
     out = []

@@ -332,7 +332,8 @@ def test_z_prime_half_needs_a_site_the_molecule_can_sit_on() -> None:
     assert choose_z_prime(1.0, mol, has_inversion_centres=False, has_twofold_sites=True) == 1.0
 
 
-@pytest.mark.parametrize("smiles", ["CC(C)(C)c1ccc(C(C)(C)C)cc1", "CCCCCCCC", "c1ccc2ccccc2c1"])
+@pytest.mark.parametrize("smiles", ["CC(C)(C)c1ccc(C(C)(C)C)cc1", "CCCCCCCC", "c1ccc2ccccc2c1",
+                                    "S=c1c2ccccc2[nH]c2cc3c(=S)c4ccccc4[nH]c3cc12"])  # MMFF re-types its rings
 def test_centrosymmetric_molecules_rich_in_h_can_sit_on_an_inversion_centre(smiles: str) -> None:
     """The inversion is found among the heavy atoms' automorphisms, however many ways the H atoms of
     the methyl groups can be swapped (1,4-di-tert-butylbenzene has 6^6 of those)."""
