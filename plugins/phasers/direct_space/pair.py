@@ -104,11 +104,13 @@ def search_two(pair: PairEngine, options: SearchOptions, progress: Any = None) -
     first = search(pair.first, first_opt, progress=report(0.0, FIRST_SHARE, "first copy"))
     starts, rounds, seconds = first.starts, first.rounds, first.seconds
     branches: list[Branch] = []
-    roots = distinct_minima(pair.first, first, BRANCHES)
+    roots = distinct_minima(pair.first, first, 1 if first.interrupted else BRANCHES)
     share = (1 - FIRST_SHARE) / max(1, len(roots))
     for k, root in enumerate(roots):
         second_engine = pair.second_given(root.params)
         opt2 = replace(options, budget=options.budget * share, seed=options.seed + 31 * (k + 1))
+        if first.interrupted:  # Ctrl-C: one round for the second copy, then the best so far
+            opt2 = replace(opt2, max_rounds=1)
         lo = FIRST_SHARE + share * k
         res = search(second_engine, opt2, progress=report(lo, lo + share, f"second copy ({k + 1}/{len(roots)})"))
         starts, rounds, seconds = starts + res.starts, rounds + res.rounds, seconds + res.seconds
