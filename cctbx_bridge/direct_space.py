@@ -280,7 +280,7 @@ def merge_symmetry_copies(structure: xray.structure, tolerance: float = 0.5) -> 
     uc = structure.unit_cell()
     orth = np.array(uc.orthogonalization_matrix()).reshape(3, 3)
     frac = structure.sites_frac().as_numpy_array()
-    types = list(structure.scattering_types())
+    types = np.array(list(structure.scattering_types()))
     ops = [(np.array(op.r().as_double()).reshape(3, 3), np.array(op.t().as_double()))
            for op in sg.all_ops()][1:]
     u_iso = structure.scatterers().extract_u_iso().as_numpy_array()
@@ -295,7 +295,7 @@ def merge_symmetry_copies(structure: xray.structure, tolerance: float = 0.5) -> 
         for r, t in ops:
             delta = frac - (r @ frac[i] + t)
             delta -= np.round(delta)
-            dist = np.where(np.array(types) == types[i], np.linalg.norm(delta @ orth.T, axis=1), np.inf)
+            dist = np.where(types == types[i], np.linalg.norm(delta @ orth.T, axis=1), np.inf)
             dist[drop | whole] = np.inf  # an atom already merged is not merged again
             j = int(np.argmin(dist))
             if dist[j] < tolerance:

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from xrdplug.molecule import Molecule
+from xrdplug.packing import ACCEPTORS
 
 # Closest contacts allowed in the packing term (A): well below the usual ~3.3-3.6 A between non-H atoms
 # so H-bonded N/O pairs (2.6-2.9 A) are never pushed apart, but enough to stop molecules interpenetrating.
@@ -75,6 +76,11 @@ class Layout:
     @property
     def b(self) -> int:
         return self.size - 1
+
+
+def polar_heavy(mol: Molecule) -> np.ndarray:
+    """(H,) bool: which of the molecule's non-H atoms are N or O (allowed closer: hydrogen bonds)."""
+    return np.array([mol.elements[i] in ACCEPTORS for i in np.flatnonzero(mol.heavy)], dtype=bool)
 
 
 def quaternion_matrix(q: torch.Tensor) -> torch.Tensor:
@@ -284,7 +290,7 @@ class Engine:
     def _pack_setup(self, mol: Molecule) -> None:
         heavy = np.flatnonzero(mol.heavy)
         self._heavy = torch.as_tensor(heavy, dtype=torch.long)
-        polar = np.array([mol.elements[i] in ("N", "O") for i in heavy])
+        polar = polar_heavy(mol)
         if self.anchor is not None:  # the packing sees the whole molecule: the half and its inverted image
             polar = np.concatenate([polar, polar])
         limit = np.where(polar[:, None] & polar[None, :], CONTACT_POLAR, CONTACT_HEAVY)
@@ -327,7 +333,7 @@ class Engine:
         r, t = self._sym_r.double().numpy(), self._sym_t.double().numpy()
         mates = np.einsum("sij,mj->smi", r, bg.heavy_sites) + t[:, None, :]  # every image of the fixed atoms
         self._bg_mates = torch.tensor(mates.reshape(-1, 3), dtype=self.dtype)
-        polar_mine = np.array([self.mol.elements[i] in ("N", "O") for i in np.flatnonzero(self.mol.heavy)])
+        polar_mine = polar_heavy(self.mol)
         polar_bg = np.tile(np.asarray(bg.polar, dtype=bool), len(r))
         limit = np.where(polar_mine[:, None] & polar_bg[None, :], CONTACT_POLAR, CONTACT_HEAVY)
         self._bg_limit_sq = torch.tensor(limit**2, dtype=self.dtype)

@@ -19,7 +19,7 @@ import torch
 from xrdplug.molecule import Molecule, copies
 
 from .compare import DIFFERENT_FRACTION, overlay_fraction
-from .engine import Background, Engine
+from .engine import Background, Engine, polar_heavy
 from .search import Candidate, SearchOptions, SearchResult, descend, heavy_sites, search
 
 FIRST_SHARE = 0.4  # of the budget, for the first copy alone
@@ -30,14 +30,15 @@ POLISH_STEPS = 80
 
 class PairEngine:
     """The geometry of both copies from one parameter vector [first copy | second copy], for figures,
-    comparison and refinement; `make(background, origin_fixed, partial_sigma_a)` builds the engines the
+    comparison and refinement; `make(background=, origin_fixed=, partial_sigma_a=)` builds the engines the
     search runs on (the first copy fixes the origin and is scored as a partial model; the second then moves
     along every direction, scored with the first as the rest of the crystal)."""
 
-    def __init__(self, make: Callable[[Background | None, bool, float | None], Engine]) -> None:
+    def __init__(self, make: Callable[..., Engine]) -> None:
         self.make = make
-        self.first = make(None, False, FIRST_SIGMA_A)
-        self.geometry = make(None, True, None)  # the second copy's parameterisation, without a background
+        self.first = make(background=None, origin_fixed=False, partial_sigma_a=FIRST_SIGMA_A)
+        # the second copy's parameterisation, without a background
+        self.geometry = make(background=None, origin_fixed=True, partial_sigma_a=None)
         self.data = self.first.data
         self.dtype = self.first.dtype
         self.mol: Molecule = copies(self.first.mol, 2)
@@ -53,11 +54,12 @@ class PairEngine:
 
     def second_given(self, p_first: np.ndarray) -> Engine:
         """An engine for the second copy with the first, at `p_first`, fixed."""
-        return self.make(background(self.first, p_first), True, None)
+        return self.make(background=background(self.first, p_first), origin_fixed=True, partial_sigma_a=None)
 
     def first_given(self, p_second: np.ndarray) -> Engine:
         """An engine for the first copy with the second, at `p_second`, fixed."""
-        return self.make(background(self.geometry, p_second), False, None)
+        return self.make(background=background(self.geometry, p_second), origin_fixed=False,
+                         partial_sigma_a=None)
 
 
 def background(engine: Engine, params: np.ndarray) -> Background:
@@ -66,14 +68,12 @@ def background(engine: Engine, params: np.ndarray) -> Background:
     with torch.no_grad():
         a, b = engine.parts(p)
         xf = engine.fractional(p)[0].double().numpy()
-    heavy = engine.mol.heavy
-    polar = np.array([e in ("N", "O") for e in np.asarray(engine.mol.elements)[heavy]])
-    return Background(a[0].double().numpy(), None if b is None else b[0].double().numpy(), xf[heavy], polar)
+    return Background(a[0].double().numpy(), None if b is None else b[0].double().numpy(), xf[engine.mol.heavy],
+                      polar_heavy(engine.mol))
 
 
 @dataclass
 class Branch:
-    first: np.ndarray
     second: SearchResult
     params: np.ndarray  # both copies after the joint polish
     cost: float
@@ -82,15 +82,17 @@ class Branch:
 
 def distinct_minima(engine: Engine, result: SearchResult, n: int) -> list[Candidate]:
     """The best `n` minima of a search that are different structures from one another."""
-    picked: list[Candidate] = []
-    for c in result.candidates[:200]:
-        xa, codes = heavy_sites(engine, [c.params])
-        if all(overlay_fraction(xa[0], heavy_sites(engine, [o.params])[0][0], codes, engine.data)
-               < DIFFERENT_FRACTION for o in picked):
-            picked.append(c)
+    cands = result.candidates[:200]
+    if not cands:
+        return []
+    xf, codes = heavy_sites(engine, [c.params for c in cands])
+    picked: list[int] = []
+    for i in range(len(cands)):
+        if all(overlay_fraction(xf[i], xf[j], codes, engine.data) < DIFFERENT_FRACTION for j in picked):
+            picked.append(i)
         if len(picked) == n:
             break
-    return picked
+    return [cands[i] for i in picked]
 
 
 def search_two(pair: PairEngine, options: SearchOptions, progress: Any = None) -> tuple[SearchResult, dict[str, Any]]:
@@ -114,13 +116,9 @@ def search_two(pair: PairEngine, options: SearchOptions, progress: Any = None) -
         lo = FIRST_SHARE + share * k
         res = search(second_engine, opt2, progress=report(lo, lo + share, f"second copy ({k + 1}/{len(roots)})"))
         starts, rounds, seconds = starts + res.starts, rounds + res.rounds, seconds + res.seconds
-        p_first, p_second = _polish(pair, root.params, res.best.params, options)
+        p_first, p_second, cost, pack = _polish(pair, root.params, res.best.params, options)
         both = np.concatenate([p_first, p_second])
-        eng2 = pair.second_given(p_first)
-        with torch.no_grad():
-            p2 = torch.tensor(p_second[None], dtype=eng2.dtype)
-            cost, pack = float(eng2.fit_cost(p2)[0]), float(eng2.packing_cost(p2)[0])
-        branches.append(Branch(root.params, res, both, cost, pack + _pack_first(pair, p_first)))
+        branches.append(Branch(res, both, cost, pack + _pack_first(pair, p_first)))
         if res.interrupted:
             break
     branches.sort(key=lambda b: b.cost + options.pack_weight * b.pack)
@@ -148,12 +146,13 @@ def _pack_first(pair: PairEngine, p_first: np.ndarray) -> float:
 
 
 def _polish(pair: PairEngine, p_first: np.ndarray, p_second: np.ndarray, options: SearchOptions
-            ) -> tuple[np.ndarray, np.ndarray]:
-    """Each copy descended on all reflections against the other, once each way."""
+            ) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """Each copy descended on all reflections against the other, once each way: both copies' parameters,
+    and the joint fit cost and the second copy's packing cost at the end."""
     lr = options.learning_rate * 0.2
     p1, _, _ = descend(pair.first_given(p_second), torch.tensor(p_first[None], dtype=pair.dtype), None,
                        POLISH_STEPS, options.pack_weight, lr)
     p_first = p1[0].double().numpy()
-    p2, _, _ = descend(pair.second_given(p_first), torch.tensor(p_second[None], dtype=pair.dtype), None,
-                       POLISH_STEPS, options.pack_weight, lr)
-    return p_first, p2[0].double().numpy()
+    p2, fit, pack = descend(pair.second_given(p_first), torch.tensor(p_second[None], dtype=pair.dtype), None,
+                            POLISH_STEPS, options.pack_weight, lr)
+    return p_first, p2[0].double().numpy(), float(fit[0]), float(pack[0])

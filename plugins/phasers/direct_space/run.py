@@ -59,13 +59,6 @@ def _molecule_from_crystal(path: Path, keep_geometry: bool, seed: int) -> Molecu
     return molecule_from_atoms(elements, coords, keep_geometry=keep_geometry, seed=seed, name=path.stem)
 
 
-def _copy_engine(engine_class: Any, data: Any, mol: Molecule, table: np.ndarray, cols: np.ndarray,
-                 background: Any, origin_fixed: bool, partial_sigma_a: float | None) -> Any:
-    """One copy of the molecule for a Z' = 2 search (see `pair.PairEngine`)."""
-    return engine_class(data, mol, table, cols, origin_fixed=origin_fixed, background=background,
-                        partial_sigma_a=partial_sigma_a)
-
-
 def _element_columns(mol: Molecule) -> tuple[list[str], np.ndarray]:
     els = sorted(set(mol.elements))
     return els, np.array([els.index(e) for e in mol.elements])
@@ -124,7 +117,7 @@ def solve_direct_space(
             table = ds.form_factors(els, data.s2)
             eng: Any
             if st.z_prime == 2.0:
-                eng = PairEngine(functools.partial(_copy_engine, Engine, data, st.molecule, table, cols))
+                eng = PairEngine(functools.partial(Engine, data, st.molecule, table, cols))
             else:
                 eng = Engine(data, st.molecule, table, cols, anchor=st.anchor, special_sites=st.special_sites)
             jobs.append(Job(f"{st.label}" + (f", {mol.smiles}" if len(mols) > 1 else ""), mol.smiles, st, eng))
