@@ -50,17 +50,6 @@ class SearchData:
     def d(self) -> np.ndarray:
         return 1.0 / np.sqrt(self.s2)
 
-    def select(self, keep: np.ndarray) -> SearchData:
-        """The same problem restricted to some reflections (e.g. d >= 3 A for a coarse stage)."""
-        sig = None if self.sigma is None else self.sigma[keep]
-        return SearchData(
-            self.hkl[keep], self.f_obs[keep], sig, self.s2[keep], self.rotations, self.translations,
-            self.real_sum, self.multiplier, self.fractionalisation, self.orthogonalisation, self.free_origin,
-            self.space_group, self.cell, self.order_z, self.all_rotations, self.all_translations,
-            self.origin_shifts, None if self.epsilon is None else self.epsilon[keep],
-            None if self.centric is None else self.centric[keep],
-        )
-
 
 def reduced_operators(sg: sgtbx.space_group) -> tuple[np.ndarray, np.ndarray, bool, float]:
     """Operators a structure-factor sum must visit, and the factor the others contribute.
